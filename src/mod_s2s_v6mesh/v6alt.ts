@@ -1,0 +1,378 @@
+/**
+ * The .v6.alt naming scheme (SPEC §2): IPv6 address <-> domain name.
+ *
+ * Plain Lua library with no Prosody dependency; other modules can use it as
+ * `require "mod_s2s_v6mesh.v6alt"`. Everything here runs on Lua 5.1-5.4 and
+ * LuaJIT, uses only the string library and arithmetic (no bitwise operators),
+ * and stays free of TypeScriptToLua runtime helpers because decode() sits on
+ * the stanza path.
+ *
+ * Addresses travel as "packed" 16-byte binary strings; parse_ip/format_ip
+ * convert to and from text.
+ */
+
+export const suffix = ".v6.alt";
+
+/** Why a name was refused; the third return value of decode(). */
+export type RejectCode =
+    | "not-v6alt"
+    | "empty-label"
+    | "uppercase"
+    | "bad-character"
+    | "several-hyphens"
+    | "bad-length"
+    | "short-run"
+    | "padding-bits"
+    | "uncompressed"
+    | "misplaced-hyphen";
+
+const LABEL_LENGTH = 26; // 128 bits in base32 = 25.6 characters
+const BYTE_a = 97;
+
+const ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
+/** base32 digit value -> character byte */
+const DIGIT_BYTE = new LuaTable<number, number>();
+/** character byte -> base32 digit value (lowercase only) */
+const DIGIT_VALUE = new LuaTable<number, number>();
+for (const i of $range(1, 32)) {
+    const b = string.byte(ALPHABET, i);
+    DIGIT_BYTE.set(i - 1, b);
+    DIGIT_VALUE.set(b, i - 1);
+}
+
+const IPV4_MAPPED_PREFIX = string.rep(string.char(0), 10) + string.char(255, 255);
+
+const P8 = 256;
+const P16 = 65536;
+
+/** 5 bytes -> 8 base32 characters. */
+function encodeQuantum(b1: number, b2: number, b3: number, b4: number, b5: number): string {
+    // 40 bits fit a double exactly; split into two 20-bit halves.
+    const hi = b1 * 4096 + b2 * 16 + Math.floor(b3 / 16);
+    const lo = (b3 % 16) * P16 + b4 * P8 + b5;
+    return string.char(
+        DIGIT_BYTE.get(Math.floor(hi / 32768)),
+        DIGIT_BYTE.get(Math.floor(hi / 1024) % 32),
+        DIGIT_BYTE.get(Math.floor(hi / 32) % 32),
+        DIGIT_BYTE.get(hi % 32),
+        DIGIT_BYTE.get(Math.floor(lo / 32768)),
+        DIGIT_BYTE.get(Math.floor(lo / 1024) % 32),
+        DIGIT_BYTE.get(Math.floor(lo / 32) % 32),
+        DIGIT_BYTE.get(lo % 32)
+    );
+}
+
+/** The 26 lowercase base32 characters of a packed address. */
+function base32(packed: string): string {
+    const [b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, b16] = string.byte(packed, 1, 16);
+    return (
+        encodeQuantum(b1, b2, b3, b4, b5) +
+        encodeQuantum(b6, b7, b8, b9, b10) +
+        encodeQuantum(b11, b12, b13, b14, b15) +
+        string.char(DIGIT_BYTE.get(Math.floor(b16 / 8)), DIGIT_BYTE.get((b16 % 8) * 4))
+    );
+}
+
+/** 8 base32 characters starting at `at` -> 5 bytes. */
+function decodeQuantum(s: string, at: number): string {
+    const [c1, c2, c3, c4, c5, c6, c7, c8] = string.byte(s, at, at + 7);
+    const hi = DIGIT_VALUE.get(c1) * 32768 + DIGIT_VALUE.get(c2) * 1024 + DIGIT_VALUE.get(c3) * 32 + DIGIT_VALUE.get(c4);
+    const lo = DIGIT_VALUE.get(c5) * 32768 + DIGIT_VALUE.get(c6) * 1024 + DIGIT_VALUE.get(c7) * 32 + DIGIT_VALUE.get(c8);
+    return string.char(
+        Math.floor(hi / 4096),
+        Math.floor(hi / 16) % 256,
+        (hi % 16) * 16 + Math.floor(lo / P16),
+        Math.floor(lo / P8) % 256,
+        lo % 256
+    );
+}
+
+/** 26 base32 characters (validated) -> packed address; the 2 padding bits are dropped. */
+function unbase32(full: string): string {
+    const [c25, c26] = string.byte(full, 25, 26);
+    const last = DIGIT_VALUE.get(c25) * 8 + Math.floor(DIGIT_VALUE.get(c26) / 4);
+    return decodeQuantum(full, 1) + decodeQuantum(full, 9) + decodeQuantum(full, 17) + string.char(last);
+}
+
+/**
+ * Compress the longest run of "a" inside positions 2..25 into one "-".
+ * Ties go to the first run (canonical) or, with preferLast, to the last one
+ * (what the deployed reference implementation emits).
+ */
+function compress(full: string, preferLast: boolean): string {
+    let bestStart = 0;
+    let bestLength = 1;
+    let from = 2;
+    for (;;) {
+        const [s, e] = string.find(full, "aa+", from);
+        if (s === undefined || e === undefined || s > LABEL_LENGTH - 2) break;
+        const stop = e < LABEL_LENGTH ? e : LABEL_LENGTH - 1;
+        const length = stop - s + 1;
+        if (length > bestLength || (preferLast && length === bestLength && length >= 2)) {
+            bestStart = s;
+            bestLength = length;
+        }
+        from = e + 1;
+    }
+    if (bestStart === 0) return full;
+    return string.sub(full, 1, bestStart - 1) + "-" + string.sub(full, bestStart + bestLength);
+}
+
+function isPacked(packed: unknown): packed is string {
+    return type(packed) === "string" && (packed as string).length === 16;
+}
+
+/** Canonical name of a packed address, e.g. "fiabbgadu-e.v6.alt". */
+export function encode(packed: string): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+    if (!isPacked(packed)) return $multi(undefined, "an address must be a 16-byte packed string");
+    return $multi(compress(base32(packed), false) + suffix, undefined);
+}
+
+/** The name the reference implementation emits (last run wins on ties). */
+export function encode_reference(packed: string): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+    if (!isPacked(packed)) return $multi(undefined, "an address must be a 16-byte packed string");
+    return $multi(compress(base32(packed), true) + suffix, undefined);
+}
+
+/** True when the name ends in ".v6.alt" (a suffix test only, for hot paths). */
+export function is_v6alt(name: string): boolean {
+    return string.sub(name, -7) === suffix;
+}
+
+type DecodeResult = LuaMultiReturn<[string, undefined, undefined] | [undefined, string, RejectCode]>;
+
+function reject(name: string, code: RejectCode, why: string): DecodeResult {
+    return $multi(undefined, `'${name}' is not a valid .v6.alt name: ${why}`, code);
+}
+
+/**
+ * Does a run of exactly `length` "a" (or a longer one) occur in label[from..to]?
+ * Returns 2 for a longer run, 1 for an equal one, 0 for neither.
+ */
+function runsAgainst(label: string, from: number, to: number, length: number): number {
+    let found = 0;
+    let at = from;
+    while (at <= to) {
+        const [s, e] = string.find(label, "a+", at);
+        if (s === undefined || e === undefined || s > to) break;
+        const runLength = (e < to ? e : to) - s + 1;
+        if (runLength > length) return 2;
+        if (runLength === length) found = 1;
+        at = e + 1;
+    }
+    return found;
+}
+
+/**
+ * Name -> packed address. Only the label just before ".v6.alt" matters, so
+ * every subdomain of a server decodes to its address. Strict mode accepts the
+ * canonical form and the reference implementation's tie form and nothing
+ * else; lax mode also takes uppercase, uncompressed and misplaced-hyphen
+ * aliases and ignores the padding bits.
+ */
+export function decode(name: string, lax?: boolean): DecodeResult {
+    if (type(name) !== "string") return reject(tostring(name), "not-v6alt", "not a string");
+    if (string.sub(name, -7) !== suffix) {
+        if (string.lower(string.sub(name, -7)) === suffix) {
+            return reject(name, "not-v6alt", "the .v6.alt suffix must be lowercase");
+        }
+        return reject(name, "not-v6alt", "it does not end in .v6.alt");
+    }
+    const [prefix, matched] = string.match(name, "^(.-)([^.]*)%.v6%.alt$");
+    let label = matched as string;
+    if (label === "" || (prefix !== "" && (string.byte(prefix, 1) === 46 || string.find(prefix, "..", 1, true)[0] !== undefined))) {
+        return reject(name, "empty-label", "it has an empty label");
+    }
+    if (string.find(label, "%u")[0] !== undefined) {
+        if (!lax) return reject(name, "uppercase", "uppercase letters are not allowed (names are lowercase)");
+        label = string.lower(label);
+    }
+    const [bad] = string.match(label, "[^a-z2-7%-]");
+    if (bad !== undefined) {
+        return reject(name, "bad-character", `'${bad}' is not a base32 character (a-z, 2-7)`);
+    }
+    const length = label.length;
+    const [hyphen] = string.find(label, "-", 1, true);
+    let full = label;
+    let runLength = 0;
+    if (hyphen !== undefined) {
+        if (string.find(label, "-", hyphen + 1, true)[0] !== undefined) {
+            return reject(name, "several-hyphens", "it has more than one '-'");
+        }
+        runLength = LABEL_LENGTH + 1 - length;
+        if (runLength <= 0) {
+            return reject(name, "bad-length", `a label with '-' must be shorter than ${LABEL_LENGTH} characters`);
+        }
+        if (runLength === 1) {
+            return reject(name, "short-run", "'-' would stand for a single 'a' (it always stands for two or more)");
+        }
+        full = string.sub(label, 1, hyphen - 1) + string.rep("a", runLength) + string.sub(label, hyphen + 1);
+    } else if (length !== LABEL_LENGTH) {
+        return reject(name, "bad-length", `the label has ${length} characters; without '-' it needs ${LABEL_LENGTH}`);
+    }
+    if (!lax) {
+        const lastByte = string.byte(full, LABEL_LENGTH);
+        if (DIGIT_VALUE.get(lastByte) % 4 !== 0) {
+            return reject(name, "padding-bits", `its last character '${string.char(lastByte)}' sets padding bits`);
+        }
+        if (hyphen === undefined) {
+            const [s] = string.find(label, "aa", 2, true);
+            if (s !== undefined && s <= LABEL_LENGTH - 2) {
+                return reject(name, "uncompressed", `it is the uncompressed form of ${compress(label, false)}${suffix}`);
+            }
+        } else if (!hyphenPlacedByEncoder(label, hyphen, runLength)) {
+            return reject(name, "misplaced-hyphen", `'-' is not where an encoder puts it (the name is ${compress(full, false)}${suffix})`);
+        }
+    }
+    return $multi(unbase32(full), undefined, undefined);
+}
+
+/** Is the hyphen where the canonical (first-longest) or reference (last-longest) encoder puts it? */
+function hyphenPlacedByEncoder(label: string, hyphen: number, runLength: number): boolean {
+    const length = label.length;
+    // The run may neither start at the first character nor include the last.
+    if (hyphen < 2 || hyphen > length - 1) return false;
+    // It must be a whole run (the first and last character do not extend it).
+    if (hyphen > 2 && string.byte(label, hyphen - 1) === BYTE_a) return false;
+    if (hyphen + 1 < length && string.byte(label, hyphen + 1) === BYTE_a) return false;
+    // And the longest one; on a tie, the first or the last of the tied runs.
+    const before = runsAgainst(label, 2, hyphen - 1, runLength);
+    if (before === 2) return false;
+    const after = runsAgainst(label, hyphen + 1, length - 1, runLength);
+    if (after === 2) return false;
+    return before === 0 || after === 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* IPv6 text <-> packed                                                    */
+
+type ParseResult = LuaMultiReturn<[string, undefined] | [undefined, string]>;
+
+function parseFail(text: string, why: string): ParseResult {
+    return $multi(undefined, `'${text}' is not a valid IPv6 address: ${why}`);
+}
+
+/** Append the 16-bit groups of a colon-separated part to `groups`; false on a bad group. */
+function parseGroups(part: string, groups: LuaTable<number, number>, allowIPv4Tail: boolean): boolean {
+    if (part === "") return true;
+    let at = 1;
+    const length = part.length;
+    for (;;) {
+        const [colon] = string.find(part, ":", at, true);
+        const piece = string.sub(part, at, colon === undefined ? length : colon - 1);
+        if (colon === undefined && allowIPv4Tail && string.find(piece, ".", 1, true)[0] !== undefined) {
+            const [a, b, c, d] = string.match(piece, "^(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)$");
+            if (a === undefined) return false;
+            const o1 = tonumber(a) as number;
+            const o2 = tonumber(b) as number;
+            const o3 = tonumber(c) as number;
+            const o4 = tonumber(d) as number;
+            if (o1 > 255 || o2 > 255 || o3 > 255 || o4 > 255) return false;
+            groups.set(groups.length() + 1, o1 * 256 + o2);
+            groups.set(groups.length() + 1, o3 * 256 + o4);
+            return true;
+        }
+        if (string.find(piece, "^%x%x?%x?%x?$")[0] === undefined) return false;
+        groups.set(groups.length() + 1, tonumber(piece, 16) as number);
+        if (colon === undefined) return true;
+        at = colon + 1;
+    }
+}
+
+/** IPv6 text -> packed 16-byte string. */
+export function parse_ip(text: string): ParseResult {
+    if (type(text) !== "string") return $multi(undefined, "an IPv6 address must be a string");
+    if (text === "") return parseFail(text, "it is empty");
+    if (string.find(text, "%", 1, true)[0] !== undefined) return parseFail(text, "zone indexes (%...) are not allowed");
+    if (string.find(text, "^%[")[0] !== undefined) return parseFail(text, "remove the brackets");
+    if (string.find(text, ":", 1, true)[0] === undefined) return parseFail(text, "it has no ':' (IPv4 addresses have no .v6.alt name)");
+    const [double] = string.find(text, "::", 1, true);
+    const head = new LuaTable<number, number>();
+    const tail = new LuaTable<number, number>();
+    if (double === undefined) {
+        if (!parseGroups(text, head, true)) return parseFail(text, "malformed group");
+        if (head.length() !== 8) return parseFail(text, "it needs 8 groups of hex digits or a '::'");
+    } else {
+        if (string.find(text, "::", double + 1, true)[0] !== undefined) return parseFail(text, "more than one '::'");
+        const after = string.sub(text, double + 2);
+        if (!parseGroups(string.sub(text, 1, double - 1), head, false) || !parseGroups(after, tail, true)) {
+            return parseFail(text, "malformed group");
+        }
+        if (head.length() + tail.length() > 7) return parseFail(text, "too many groups");
+    }
+    const fill = 8 - head.length() - tail.length();
+    const bytes = new LuaTable<number, number>();
+    let n = 0;
+    const push = (group: number) => {
+        bytes.set(n + 1, Math.floor(group / 256));
+        bytes.set(n + 2, group % 256);
+        n += 2;
+    };
+    for (const i of $range(1, head.length())) push(head.get(i));
+    for (const _ of $range(1, fill)) push(0);
+    for (const i of $range(1, tail.length())) push(tail.get(i));
+    return $multi(
+        string.char(
+            bytes.get(1), bytes.get(2), bytes.get(3), bytes.get(4), bytes.get(5), bytes.get(6), bytes.get(7), bytes.get(8),
+            bytes.get(9), bytes.get(10), bytes.get(11), bytes.get(12), bytes.get(13), bytes.get(14), bytes.get(15), bytes.get(16)
+        ),
+        undefined
+    );
+}
+
+/** Packed 16-byte string -> RFC 5952 text ("2001:db8::1", "::ffff:192.0.2.1"). */
+export function format_ip(packed: string): string | undefined {
+    if (!isPacked(packed)) return undefined;
+    const groups = new LuaTable<number, number>();
+    for (const i of $range(1, 8)) {
+        const [hi, lo] = string.byte(packed, 2 * i - 1, 2 * i);
+        groups.set(i, hi * 256 + lo);
+    }
+    // IPv4-mapped addresses keep their dotted quad (RFC 5952 §5).
+    if (string.sub(packed, 1, 12) === IPV4_MAPPED_PREFIX) {
+        const [a, b, c, d] = string.byte(packed, 13, 16);
+        return `::ffff:${a}.${b}.${c}.${d}`;
+    }
+    // Longest run of two or more zero groups, the first on ties.
+    let bestStart = 0;
+    let bestLength = 1;
+    let runStart = 0;
+    for (const i of $range(1, 9)) {
+        if (i <= 8 && groups.get(i) === 0) {
+            if (runStart === 0) runStart = i;
+        } else if (runStart !== 0) {
+            if (i - runStart > bestLength) {
+                bestStart = runStart;
+                bestLength = i - runStart;
+            }
+            runStart = 0;
+        }
+    }
+    const parts = new LuaTable<number, string>();
+    let i = 1;
+    while (i <= 8) {
+        if (i === bestStart) {
+            parts.set(parts.length() + 1, i === 1 ? ":" : "");
+            i += bestLength;
+            if (i > 8) parts.set(parts.length() + 1, "");
+        } else {
+            parts.set(parts.length() + 1, string.format("%x", groups.get(i)));
+            i += 1;
+        }
+    }
+    return table.concat(parts as unknown as string[], ":");
+}
+
+/** IPv6 text -> canonical name. */
+export function ip_to_name(text: string): LuaMultiReturn<[string, undefined] | [undefined, string]> {
+    const [packed, err] = parse_ip(text);
+    if (packed === undefined) return $multi(undefined, err as string);
+    return encode(packed);
+}
+
+/** Name -> RFC 5952 address text. */
+export function name_to_ip(name: string, lax?: boolean): LuaMultiReturn<[string, undefined, undefined] | [undefined, string, RejectCode]> {
+    const [packed, err, code] = decode(name, lax);
+    if (packed === undefined) return $multi(undefined, err as string, code as RejectCode);
+    return $multi(format_ip(packed) as string, undefined, undefined);
+}

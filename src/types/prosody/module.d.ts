@@ -1,0 +1,82 @@
+/** The `module` object Prosody gives every plugin (core/moduleapi.lua). */
+
+type EventHandler<E> = (this: void, event: E) => unknown;
+
+interface ProsodyLogger {
+    (this: void, level: "debug" | "info" | "warn" | "error", message: string, ...args: unknown[]): void;
+}
+
+interface ProsodyShellCommand {
+    section: string;
+    section_desc: string;
+    name: string;
+    desc: string;
+    args: { name: string; type: string }[];
+    handler: (this: void, self: unknown, ...args: string[]) => LuaMultiReturn<[boolean, string] | [undefined, string]>;
+}
+
+interface ProsodyModule {
+    readonly name: string;
+    readonly host: string;
+    /** Set by Prosody while the module is being reloaded. */
+    readonly reloading?: boolean;
+    /** Lifecycle callbacks a module may define. */
+    load?: (this: void) => void;
+    unload?: (this: void) => void;
+    add_host?: (this: void, hostModule: ProsodyModule) => void;
+
+    set_global(this: ProsodyModule): void;
+    log(this: ProsodyModule, level: "debug" | "info" | "warn" | "error", message: string, ...args: unknown[]): void;
+    hook<E>(this: ProsodyModule, event: string, handler: EventHandler<E>, priority?: number): void;
+    unhook<E>(this: ProsodyModule, event: string, handler: EventHandler<E>): void;
+    fire_event(this: ProsodyModule, event: string, data: unknown): unknown;
+    get_option(this: ProsodyModule, name: string, fallback?: unknown): unknown;
+    get_option_boolean(this: ProsodyModule, name: string, fallback?: boolean): boolean | undefined;
+    add_item(this: ProsodyModule, key: string, item: unknown): void;
+    shared(this: ProsodyModule, path: string): LuaTable<string, unknown>;
+    send(this: ProsodyModule, stanza: Stanza): void;
+}
+
+declare const module: ProsodyModule;
+
+/** The `prosody` global (core/startup). */
+interface ProsodyGlobal {
+    hosts: LuaTable<string, unknown>;
+    version: string;
+}
+declare const prosody: ProsodyGlobal;
+
+/** util.stanza objects, as far as this module touches them. */
+interface Stanza {
+    name: string;
+    attr: { from?: string; to?: string; type?: string; id?: string };
+}
+
+/** What net.connect asks a resolver for (net/resolvers/*.lua). */
+interface ConnectResolver {
+    hostname: string;
+    last_error?: string;
+    next(
+        this: ConnectResolver,
+        callback: (this: void, connType?: string, ip?: string, port?: number, extra?: unknown) => void
+    ): void;
+}
+
+/** Fields of an s2s session this module reads or sets (mod_s2s). */
+interface S2SSession {
+    direction: "incoming" | "outgoing";
+    type: string;
+    ip?: string;
+    from_host?: string;
+    to_host?: string;
+    secure?: boolean;
+    encrypted?: boolean;
+    cert_chain_status?: "valid" | "invalid";
+    cert_identity_status?: "valid" | "invalid";
+    authenticated_remote?: boolean;
+    conn?: { ip(this: void): string | undefined } | { ip(): string | undefined };
+    log: ProsodyLogger;
+    close(this: S2SSession, reason: { condition: string; text: string }, remoteReason?: unknown, localReason?: string): void;
+    /** Set by this module on v6.alt sessions. */
+    v6mesh?: { address: string; plaintext: boolean };
+}
