@@ -1,58 +1,15 @@
 local ____exports = {}
-local runsAgainst, hyphenPlacedByEncoder, BYTE_a
-function runsAgainst(label, from, to, length)
-    local found = 0
-    local at = from
-    while at <= to do
-        local s, e = string.find(label, "a+", at)
-        if s == nil or e == nil or s > to then
-            break
-        end
-        local runLength = (e < to and e or to) - s + 1
-        if runLength > length then
-            return 2
-        end
-        if runLength == length then
-            found = 1
-        end
-        at = e + 1
-    end
-    return found
-end
-function hyphenPlacedByEncoder(label, hyphen, runLength)
-    local length = #label
-    if hyphen < 2 or hyphen > length - 1 then
-        return false
-    end
-    if hyphen > 2 and string.byte(label, hyphen - 1) == BYTE_a then
-        return false
-    end
-    if hyphen + 1 < length and string.byte(label, hyphen + 1) == BYTE_a then
-        return false
-    end
-    local before = runsAgainst(label, 2, hyphen - 1, runLength)
-    if before == 2 then
-        return false
-    end
-    local after = runsAgainst(label, hyphen + 1, length - 1, runLength)
-    if after == 2 then
-        return false
-    end
-    return before == 0 or after == 0
-end
---- The .v6.alt naming scheme (SPEC §2): IPv6 address <-> domain name.
--- 
+--- The .v6.alt naming scheme (SPEC section 2): IPv6 address <-> domain name.
 -- Plain Lua library with no Prosody dependency; other modules can use it as
 -- `require "mod_s2s_v6mesh.v6alt"`. Everything here runs on Lua 5.1-5.4 and
 -- LuaJIT, uses only the string library and arithmetic (no bitwise operators),
 -- and stays free of TypeScriptToLua runtime helpers because decode() sits on
 -- the stanza path.
--- 
 -- Addresses travel as "packed" 16-byte binary strings; parse_ip/format_ip
 -- convert to and from text.
 ____exports.suffix = ".v6.alt"
 local LABEL_LENGTH = 26
-BYTE_a = 97
+local BYTE_a = 97
 local ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 --- base32 digit value -> character byte
 local DIGIT_BYTE = {}
@@ -185,6 +142,49 @@ function ____exports.is_v6alt(name)
 end
 local function reject(name, code, why)
     return nil, (("'" .. name) .. "' is not a valid .v6.alt name: ") .. why, code
+end
+--- Does a run of exactly `length` "a" (or a longer one) occur in label[from..to]?
+-- Returns 2 for a longer run, 1 for an equal one, 0 for neither.
+local function runsAgainst(label, from, to, length)
+    local found = 0
+    local at = from
+    while at <= to do
+        local s, e = string.find(label, "a+", at)
+        if s == nil or e == nil or s > to then
+            break
+        end
+        local runLength = (e < to and e or to) - s + 1
+        if runLength > length then
+            return 2
+        end
+        if runLength == length then
+            found = 1
+        end
+        at = e + 1
+    end
+    return found
+end
+--- Is the hyphen where the canonical (first-longest) or reference (last-longest) encoder puts it?
+local function hyphenPlacedByEncoder(label, hyphen, runLength)
+    local length = #label
+    if hyphen < 2 or hyphen > length - 1 then
+        return false
+    end
+    if hyphen > 2 and string.byte(label, hyphen - 1) == BYTE_a then
+        return false
+    end
+    if hyphen + 1 < length and string.byte(label, hyphen + 1) == BYTE_a then
+        return false
+    end
+    local before = runsAgainst(label, 2, hyphen - 1, runLength)
+    if before == 2 then
+        return false
+    end
+    local after = runsAgainst(label, hyphen + 1, length - 1, runLength)
+    if after == 2 then
+        return false
+    end
+    return before == 0 or after == 0
 end
 --- Name -> packed address. Only the label just before ".v6.alt" matters, so
 -- every subdomain of a server decodes to its address. Strict mode accepts the

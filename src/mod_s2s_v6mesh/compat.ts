@@ -1,7 +1,6 @@
 /**
  * Everything that differs between Prosody 0.12 and 13 lives here; the rest of
  * the module does not know which one it runs on.
- *
  * Prosody 13 renamed its libraries to "prosody.*", added the
  * `s2sout-pre-connect` event and "shell-command" items. A library name can be
  * probed with require(); an event or an item type cannot, and both arrived in

@@ -1,6 +1,5 @@
 /**
  * mod_s2s_v6mesh: DNS-free server-to-server federation for .v6.alt names.
- *
  * - route/remote: a stanza for *.v6.alt is checked before mod_s2s sees it;
  *   bad names and forbidden addresses bounce at once.
  * - outgoing connections go to the address the name encodes (compat.ts).

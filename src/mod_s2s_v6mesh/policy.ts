@@ -1,5 +1,5 @@
 /**
- * Trust and range policy (SPEC §3): which v6.alt peers may be reached, with
+ * Trust and range policy (SPEC section 3): which v6.alt peers may be reached, with
  * or without TLS, and whose certificates count as valid. Pure logic: no
  * Prosody imports, so it is tested directly.
  */

@@ -1,12 +1,10 @@
 /**
- * The .v6.alt naming scheme (SPEC §2): IPv6 address <-> domain name.
- *
+ * The .v6.alt naming scheme (SPEC section 2): IPv6 address <-> domain name.
  * Plain Lua library with no Prosody dependency; other modules can use it as
  * `require "mod_s2s_v6mesh.v6alt"`. Everything here runs on Lua 5.1-5.4 and
  * LuaJIT, uses only the string library and arithmetic (no bitwise operators),
  * and stays free of TypeScriptToLua runtime helpers because decode() sits on
  * the stanza path.
- *
  * Addresses travel as "packed" 16-byte binary strings; parse_ip/format_ip
  * convert to and from text.
  */
@@ -163,6 +161,22 @@ function runsAgainst(label: string, from: number, to: number, length: number): n
     return found;
 }
 
+/** Is the hyphen where the canonical (first-longest) or reference (last-longest) encoder puts it? */
+function hyphenPlacedByEncoder(label: string, hyphen: number, runLength: number): boolean {
+    const length = label.length;
+    // The run may neither start at the first character nor include the last.
+    if (hyphen < 2 || hyphen > length - 1) return false;
+    // It must be a whole run (the first and last character do not extend it).
+    if (hyphen > 2 && string.byte(label, hyphen - 1) === BYTE_a) return false;
+    if (hyphen + 1 < length && string.byte(label, hyphen + 1) === BYTE_a) return false;
+    // And the longest one; on a tie, the first or the last of the tied runs.
+    const before = runsAgainst(label, 2, hyphen - 1, runLength);
+    if (before === 2) return false;
+    const after = runsAgainst(label, hyphen + 1, length - 1, runLength);
+    if (after === 2) return false;
+    return before === 0 || after === 0;
+}
+
 /**
  * Name -> packed address. Only the label just before ".v6.alt" matters, so
  * every subdomain of a server decodes to its address. Strict mode accepts the
@@ -225,22 +239,6 @@ export function decode(name: string, lax?: boolean): DecodeResult {
         }
     }
     return $multi(unbase32(full), undefined, undefined);
-}
-
-/** Is the hyphen where the canonical (first-longest) or reference (last-longest) encoder puts it? */
-function hyphenPlacedByEncoder(label: string, hyphen: number, runLength: number): boolean {
-    const length = label.length;
-    // The run may neither start at the first character nor include the last.
-    if (hyphen < 2 || hyphen > length - 1) return false;
-    // It must be a whole run (the first and last character do not extend it).
-    if (hyphen > 2 && string.byte(label, hyphen - 1) === BYTE_a) return false;
-    if (hyphen + 1 < length && string.byte(label, hyphen + 1) === BYTE_a) return false;
-    // And the longest one; on a tie, the first or the last of the tied runs.
-    const before = runsAgainst(label, 2, hyphen - 1, runLength);
-    if (before === 2) return false;
-    const after = runsAgainst(label, hyphen + 1, length - 1, runLength);
-    if (after === 2) return false;
-    return before === 0 || after === 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -328,7 +326,7 @@ export function format_ip(packed: string): string | undefined {
         const [hi, lo] = string.byte(packed, 2 * i - 1, 2 * i);
         groups.set(i, hi * 256 + lo);
     }
-    // IPv4-mapped addresses keep their dotted quad (RFC 5952 §5).
+    // IPv4-mapped addresses keep their dotted quad (RFC 5952 section 5).
     if (string.sub(packed, 1, 12) === IPV4_MAPPED_PREFIX) {
         const [a, b, c, d] = string.byte(packed, 13, 16);
         return `::ffff:${a}.${b}.${c}.${d}`;
