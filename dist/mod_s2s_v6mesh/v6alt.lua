@@ -294,6 +294,9 @@ local function parseGroups(part, groups, allowIPv4Tail)
                 if a == nil then
                     return false
                 end
+                if (string.find((((((("." .. a) .. ".") .. b) .. ".") .. c) .. ".") .. d, "%.0%d")) ~= nil then
+                    return false
+                end
                 local o1 = tonumber(a)
                 local o2 = tonumber(b)
                 local o3 = tonumber(c)

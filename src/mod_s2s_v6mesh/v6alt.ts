@@ -261,6 +261,8 @@ function parseGroups(part: string, groups: LuaTable<number, number>, allowIPv4Ta
         if (colon === undefined && allowIPv4Tail && string.find(piece, ".", 1, true)[0] !== undefined) {
             const [a, b, c, d] = string.match(piece, "^(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)$");
             if (a === undefined) return false;
+            // "010" could mean 8 or 10 depending on who reads it: refuse leading zeros.
+            if (string.find(`.${a}.${b}.${c}.${d}`, "%.0%d")[0] !== undefined) return false;
             const o1 = tonumber(a) as number;
             const o2 = tonumber(b) as number;
             const o3 = tonumber(c) as number;
