@@ -21,7 +21,10 @@ sed -e "s|@VERSION@|$version|" -e "s|@SOURCE@|$root|" rockspecs/mod_s2s_v6mesh-s
 rm -rf "$out"
 mkdir -p "$out"
 # `luarocks make` builds from the working tree and packs the installed files.
-(cd "$root" && luarocks --lua-version=5.4 make --tree="$work/tree" --pack-binary-rock "$rockspec" >/dev/null)
+if ! (cd "$root" && luarocks --lua-version=5.4 make --tree="$work/tree" --pack-binary-rock "$rockspec") >"$work/make.log" 2>&1; then
+  cat "$work/make.log" >&2
+  exit 1
+fi
 mv "$root"/mod_s2s_v6mesh-"$version"-1.all.rock "$out"/
 cp "$rockspec" "$out"/
 luarocks-admin --lua-version=5.4 make-manifest "$out" >/dev/null 2>&1 || luarocks-admin make-manifest "$out" >/dev/null

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The main job, for a person to watch: build the rock, install it with each
+# server's own `prosodyctl install` into two real Prosody 13 servers, each in
+# its own network namespace with its own IPv6 address and a .v6.alt name, and
+# send a chat from one to the other with no DNS server anywhere.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=../test/integration/lib.sh
+source test/integration/lib.sh
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+show() { sed 's/^/    /'; }
+
+v6m_setup demo
+
+say "Building the rock from dist/"
+rock=$(bash scripts/build-rock.sh) || v6m_die "rock build failed"
+echo "    $rock"
+
+ip_a=${V6M_PREFIX}::a
+ip_b=${V6M_PREFIX}::b
+name_a=$(v6alt_name "$ip_a")
+name_b=$(v6alt_name "$ip_b")
+
+say "A mesh of two hosts (network namespaces), DNS pointed at an address where nothing answers"
+mesh_create
+echo "    server A: [$ip_a]  ->  $name_a"
+echo "    server B: [$ip_b]  ->  $name_b"
+
+say "Installing with prosodyctl install (A from the rock file, B from a rocks server folder)"
+prosody_create a 13 "$name_a" "$ip_a"
+prosody_create b 13 "$name_b" "$ip_b"
+v6m_check "prosodyctl install $(basename "$rock") on A" prosody_install_rock a "$rock"
+echo "$V6M_OUT" | tail -n 2 | show
+v6m_check "prosodyctl install --server=build/rocks mod_s2s_v6mesh on B" prosody_install_rock b "$root/build/rocks"
+echo "$V6M_OUT" | tail -n 2 | show
+
+say "Starting both servers (s2s_require_encryption = true, s2s_secure_auth = true, self-signed certificates)"
+v6m_check "server A started" prosody_start a || exit 1
+v6m_check "server B started" prosody_start b || exit 1
+
+say "prosodyctl shell v6alt get_domain $ip_a   (on A)"
+prosody_shell a v6alt get_domain "$ip_a"
+echo "$V6M_OUT" | show
+v6m_check_eq "A's shell prints A's name" "OK: Encoded hostname: $name_a" "$V6M_OUT"
+
+prosody_adduser a alice alicepass >/dev/null
+prosody_adduser b bob bobpass >/dev/null
+
+say "bob@$name_b waits; alice@$name_a sends him a chat"
+out=$V6M_TMP/bob.out
+mapfile -t bob_args < <(client_args b bob bobpass)
+client_start b "$out" recv "${bob_args[@]}" --count 1 --timeout 30
+client_wait_for "$out" '"event":"online"' 15 || v6m_not_ok "bob is online" "$(cat "$out.err")"
+mapfile -t alice_args < <(client_args a alice alicepass)
+client_run a send "${alice_args[@]}" --to "bob@$name_b" --body "Hello from $name_a, no DNS involved" --timeout 20
+if client_wait_for "$out" '"event":"message"' 20; then
+  v6m_ok "bob received alice's chat"
+  grep '"event":"message"' "$out" | show
+else
+  v6m_not_ok "bob received alice's chat" "$(tail -n 3 "$out.err")"
+fi
+
+say "What the servers logged about each other"
+grep -hE "s2s_v6mesh|Trusting|Refusing|is served at" "$(prosody_log a)" | grep -v debug | sed 's/^/    A: /' | tail -n 6
+grep -hE "s2s_v6mesh|Trusting|Refusing|is served at" "$(prosody_log b)" | grep -v debug | sed 's/^/    B: /' | tail -n 6
+
+say "DNS packets seen on the mesh"
+n=$(dns_count)
+echo "    $n"
+v6m_check_eq "no DNS query was made" 0 "$n"
