@@ -42,12 +42,23 @@ check "luacheck dist/ is clean" luacheck --no-color -q dist/
 check "the rock builds" bash scripts/build-rock.sh
 
 suite unit bash scripts/test-unit.sh
+integration=test/integration
 for version in 13 0.12; do
-  suite "shell ($version)" bash test/integration/shell.sh "$version"
+  suite "shell ($version)" bash $integration/shell.sh "$version"
 done
-for f in test/integration/suites/*.sh; do
+suite "harness self-test" bash $integration/harness-selftest.sh 13 0.12
+for pair in "13 13" "13 0.12" "0.12 13" "0.12 0.12"; do
+  # shellcheck disable=SC2086 # two words on purpose
+  suite "federation smoke ($pair)" bash $integration/federation-smoke.sh $pair
+done
+# The scenario suites, each on Prosody 13, on 0.12, and with a 0.12 server
+# talking to a 13 one.
+for f in $integration/suites/*.sh; do
   [[ -e $f ]] || continue
-  suite "$(basename "$f" .sh)" bash "$f"
+  for pair in "13 13" "0.12 0.12" "0.12 13"; do
+    # shellcheck disable=SC2086
+    suite "$(basename "$f" .sh) ($pair)" bash "$f" $pair
+  done
 done
 
 awk '{p += $2; f += $3} END {printf "%d passed, %d failed\n", p, f; exit (f > 0 || p == 0)}' "$V6M_RESULTS"

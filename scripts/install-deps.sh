@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests and the demo need on a fresh Debian 12
+# machine (run as root). Idempotent: a second run only checks.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+stamp=/var/lib/mod_s2s_v6mesh-deps.v1
+
+apt_packages=(
+  lua5.1 lua5.2 lua5.3 lua5.4 luajit lua-busted lua-check luarocks liblua5.4-dev
+  iproute2 dnsmasq tcpdump openssl python3 procps util-linux
+  iputils-ping
+)
+
+add_backports() {
+  # Reuse the mirror this machine already uses for bookworm; never hard-code one.
+  local sources=/etc/apt/sources.list.d/debian.sources
+  local list=/etc/apt/sources.list.d/v6mesh-backports.sources
+  [[ -f $list ]] && return 0
+  local uri
+  uri=$(awk '/^URIs:/ {print $2; exit}' "$sources" 2>/dev/null || true)
+  if [[ -z $uri ]]; then
+    uri=$(awk '$1=="deb" && $3 ~ /^bookworm/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  fi
+  [[ -n $uri ]] || { echo "install-deps: cannot find the Debian mirror in $sources" >&2; exit 1; }
+  cat >"$list" <<SRC
+Types: deb
+URIs: $uri
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+}
+
+missing_packages() { # the apt_packages not installed (so additions reach old machines)
+  local p
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || echo "$p"
+  done
+}
+
+if [[ ! -f $stamp ]] || [[ -n $(missing_packages) ]] ||
+  ! command -v prosodyctl >/dev/null || ! command -v busted >/dev/null; then
+  add_backports
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+  # Prosody 13 from backports; keep the system service from running on the
+  # machine's own ports: tests run their own servers with their own configs.
+  if ! dpkg-query -W -f='${Version}' prosody 2>/dev/null | grep -q '^13\.'; then
+    apt-get install -y -qq -t bookworm-backports prosody lua-unbound >/dev/null
+  fi
+  systemctl disable --now prosody >/dev/null 2>&1 || service prosody stop >/dev/null 2>&1 || true
+  touch "$stamp"
+fi
+
+# Prosody 0.12.3 from plain bookworm, unpacked beside 13 (never installed over it).
+old_root=/opt/v6mesh-prosody-0.12
+if [[ ! -x $old_root/usr/bin/prosodyctl ]]; then
+  tmp=$(mktemp -d)
+  ( cd "$tmp" && apt-get download -qq prosody/bookworm >/dev/null )
+  mkdir -p "$old_root"
+  dpkg -x "$tmp"/prosody_0.12*.deb "$old_root"
+  rm -rf "$tmp"
+fi
+# The unpacked binaries hard-code the system library and plugin directories
+# (those of Prosody 13): point them at the unpacked copy so both versions run
+# side by side. Only the exact original value is replaced, so this is idempotent.
+for bin in prosody prosodyctl prosody-migrator; do
+  f=$old_root/usr/bin/$bin
+  [[ -f $f ]] || continue
+  grep -qE "^CFG_(SOURCE|PLUGIN)DIR='/usr/lib/prosody" "$f" || continue
+  sed -i \
+    -e "s|^CFG_SOURCEDIR='/usr/lib/prosody';|CFG_SOURCEDIR='$old_root/usr/lib/prosody';|" \
+    -e "s|^CFG_PLUGINDIR='/usr/lib/prosody/modules/';|CFG_PLUGINDIR='$old_root/usr/lib/prosody/modules/';|" \
+    "$f"
+done
+
+if [[ ! -d $here/node_modules/typescript-to-lua ]]; then
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi

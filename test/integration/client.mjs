@@ -1,0 +1,230 @@
+#!/usr/bin/env node
+// Minimal XMPP test client for the integration tests (uses @xmpp/client).
+//
+// Every line on stdout is one JSON object with an "event" field, so the shell
+// side can grep it. Diagnostics go to stderr.
+//
+//   node client.mjs recv --service xmpp://[fd00::1]:5222 --domain D --user U --pass P \
+//        [--count N] [--timeout S] [--resource R]
+//     Connects, sends initial presence, prints {"event":"online"}, then one
+//     {"event":"message",...} per received message with a body. Exits 0 once N
+//     chat/normal messages arrived, 2 on timeout.
+//
+//   node client.mjs send --service ... --domain D --user U --pass P --to JID --body TEXT \
+//        [--count N] [--type chat] [--expect-error] [--timeout S] [--linger-ms MS]
+//     Sends N messages (body "TEXT" if N=1, else "TEXT 1".."TEXT N").
+//     Without --expect-error: exits 0 after the server acknowledged them (a ping
+//     round trip to the own server), or 4 if an error message came back meanwhile
+//     or during --linger-ms.
+//     With --expect-error: waits (up to --timeout) for a type="error" message from
+//     the destination, prints {"event":"error-reply","condition":...,"text":...,
+//     "elapsed_ms":...}, exits 0; exits 3 if none came, 5 if a non-error reply came.
+//
+//   node client.mjs ping --service ... --domain D --user U --pass P --to JID [--timeout S]
+//     XEP-0199 ping to JID (e.g. a remote server domain); prints
+//     {"event":"pong"|"ping-error",...,"elapsed_ms":...}; exits 0 on pong, 6 on error.
+//
+// Exit codes: 0 ok, 1 usage/connection failure, 2 recv timeout, 3 no expected error,
+// 4 unexpected error reply, 5 unexpected non-error reply, 6 ping error.
+
+import { client, xml } from "@xmpp/client";
+import ConnectionTCP from "@xmpp/connection-tcp";
+
+// The test servers use self-signed certificates; STARTTLS must still succeed.
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = (warning, ...rest) => {
+  if (String(warning).includes("NODE_TLS_REJECT_UNAUTHORIZED")) return;
+  emitWarning(warning, ...rest);
+};
+
+// @xmpp/connection-tcp hands "[fd00::1]" (with brackets) to net.connect, which
+// would then try a DNS lookup of that string. Strip the brackets.
+const socketParameters = ConnectionTCP.prototype.socketParameters;
+ConnectionTCP.prototype.socketParameters = function (service) {
+  const params = socketParameters.call(this, service);
+  if (params && typeof params.host === "string" && params.host.startsWith("[")) {
+    params.host = params.host.slice(1, -1);
+  }
+  return params;
+};
+
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function usage(msg) {
+  process.stderr.write(`client.mjs: ${msg}\n`);
+  process.exit(1);
+}
+
+function parseArgs(argv) {
+  const flags = new Set(["expect-error"]);
+  const opts = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) usage(`unexpected argument ${a}`);
+    let key = a.slice(2);
+    let value;
+    const eq = key.indexOf("=");
+    if (eq >= 0) {
+      value = key.slice(eq + 1);
+      key = key.slice(0, eq);
+    } else if (flags.has(key)) {
+      value = true;
+    } else {
+      if (i + 1 >= argv.length) usage(`--${key} needs a value`);
+      value = argv[++i];
+    }
+    opts[key] = value;
+  }
+  return opts;
+}
+
+function errorInfo(stanza) {
+  const error = stanza.getChild("error");
+  if (!error) return { condition: null, text: null, type: null };
+  let condition = null;
+  let text = null;
+  for (const child of error.children) {
+    if (typeof child === "string" || child.attrs.xmlns !== NS_STANZAS) continue;
+    if (child.name === "text") text = child.text();
+    else condition = child.name;
+  }
+  return { condition, text, type: error.attrs.type ?? null };
+}
+
+const [command, ...rest] = process.argv.slice(2);
+if (!["recv", "send", "ping"].includes(command)) {
+  usage("usage: client.mjs recv|send|ping --service URI --domain D --user U --pass P ...");
+}
+const opts = parseArgs(rest);
+for (const required of ["service", "domain", "user", "pass"]) {
+  if (!opts[required]) usage(`--${required} is required`);
+}
+const timeoutMs = Number(opts.timeout ?? 20) * 1000;
+const count = Number(opts.count ?? 1);
+const started = Date.now();
+
+const xmpp = client({
+  service: opts.service,
+  domain: opts.domain,
+  username: opts.user,
+  password: opts.pass,
+  resource: opts.resource ?? `${command}-${process.pid}`,
+});
+// Never reconnect: a test wants to see failures.
+xmpp.reconnect.stop();
+
+let finished = false;
+async function finish(code, event) {
+  if (finished) return;
+  finished = true;
+  if (event) out(event);
+  const hardExit = setTimeout(() => process.exit(code), 2000);
+  try {
+    await xmpp.stop();
+  } catch {
+    // ignore: we are leaving anyway
+  }
+  clearTimeout(hardExit);
+  process.exit(code);
+}
+
+const timer = setTimeout(() => {
+  if (command === "recv") {
+    finish(2, { event: "timeout", command, received, expected: count, elapsed_ms: Date.now() - started });
+  } else if (command === "send" && opts["expect-error"]) {
+    finish(3, { event: "timeout", command, reason: "no error reply", elapsed_ms: Date.now() - sentAt });
+  } else {
+    finish(1, { event: "timeout", command, elapsed_ms: Date.now() - started });
+  }
+  // ping: its own request timeout (--timeout) answers first; this is a backstop.
+}, command === "ping" ? timeoutMs + 5000 : timeoutMs);
+timer.unref?.();
+
+xmpp.on("error", (err) => {
+  if (!online) {
+    finish(1, { event: "connect-error", message: String(err?.message ?? err), condition: err?.condition ?? null });
+  } else {
+    process.stderr.write(`client.mjs: ${err?.stack ?? err}\n`);
+  }
+});
+
+let online = false;
+let received = 0;
+let sentAt = 0;
+const errorReplies = [];
+const to = opts.to;
+
+xmpp.on("stanza", (stanza) => {
+  if (!stanza.is("message")) return;
+  const type = stanza.attrs.type ?? "normal";
+  if (type === "error") {
+    const info = { event: "error-reply", from: stanza.attrs.from ?? null, ...errorInfo(stanza), elapsed_ms: Date.now() - sentAt };
+    if (command === "send" && opts["expect-error"]) {
+      finish(0, info);
+    } else {
+      errorReplies.push(info);
+      out(info);
+    }
+    return;
+  }
+  const body = stanza.getChildText("body");
+  if (body === null) return;
+  out({ event: "message", from: stanza.attrs.from ?? null, type, body });
+  if (command === "recv") {
+    received++;
+    if (received >= count) finish(0, { event: "done", received, elapsed_ms: Date.now() - started });
+  } else if (command === "send" && opts["expect-error"]) {
+    finish(5, { event: "unexpected-reply", from: stanza.attrs.from ?? null, body });
+  }
+});
+
+xmpp.on("online", async (address) => {
+  online = true;
+  out({ event: "online", jid: address.toString(), elapsed_ms: Date.now() - started });
+  try {
+    if (command === "recv") {
+      await xmpp.send(xml("presence"));
+      out({ event: "presence-sent" });
+      return;
+    }
+    if (!to) usage("--to is required");
+    if (command === "ping") {
+      const t0 = Date.now();
+      try {
+        await xmpp.iqCaller.request(xml("iq", { type: "get", to }, xml("ping", { xmlns: "urn:xmpp:ping" })), timeoutMs);
+        finish(0, { event: "pong", from: to, elapsed_ms: Date.now() - t0 });
+      } catch (err) {
+        const info = err?.element ? errorInfo(err.element) : { condition: err?.condition ?? null, text: String(err?.message || err?.name || err) };
+        finish(6, { event: "ping-error", from: to, ...info, elapsed_ms: Date.now() - t0 });
+      }
+      return;
+    }
+    // send
+    if (!opts.body) usage("--body is required");
+    const type = opts.type ?? "chat";
+    sentAt = Date.now();
+    for (let i = 1; i <= count; i++) {
+      const body = count === 1 ? opts.body : `${opts.body} ${i}`;
+      await xmpp.send(xml("message", { to, type, id: `m${process.pid}-${i}` }, xml("body", {}, body)));
+      out({ event: "sent", to, body });
+    }
+    if (opts["expect-error"]) return; // the stanza handler or the timer ends it
+    // Round trip to the own server: everything before it has been processed.
+    await xmpp.iqCaller.request(xml("iq", { type: "get" }, xml("ping", { xmlns: "urn:xmpp:ping" })), timeoutMs);
+    const linger = Number(opts["linger-ms"] ?? 0);
+    if (linger > 0) await new Promise((resolve) => setTimeout(resolve, linger));
+    if (errorReplies.length > 0) finish(4, { event: "failed", reason: "error reply", errors: errorReplies.length });
+    else finish(0, { event: "done", sent: count, elapsed_ms: Date.now() - sentAt });
+  } catch (err) {
+    finish(1, { event: "client-error", message: String(err?.message ?? err) });
+  }
+});
+
+xmpp.start().catch((err) => {
+  finish(1, { event: "connect-error", message: String(err?.message ?? err), condition: err?.condition ?? null });
+});

@@ -1,0 +1,730 @@
+# shellcheck shell=bash
+# test/integration/lib.sh — shared harness for the integration tests.
+#
+# Source it from a test script, then:
+#
+#   v6m_setup SUITE_NAME          temp dir, cleanup trap (EXIT INT TERM), counters
+#   mesh_create                   hub namespace with a bridge + the DNS trap
+#   node_add NAME IPV6            a namespace on the bridge with that one address
+#   node_addr_add NAME IPV6       another address on an existing node
+#   node_hosts_add NAME IP HOST.. an /etc/hosts line seen only inside that node
+#   node_exec NAME CMD...         run a command (as root) inside the node
+#   dns_count / dns_queries       DNS packets seen since mesh_create (count / text)
+#   prosody_create [opts] NAME VERSION DOMAIN IPV6 [EXTRA_GLOBAL_LUA]
+#   prosody_install_rock NAME ROCKFILE|ROCKS_SERVER_DIR [ROCK_NAME]
+#   prosody_start NAME / prosody_stop NAME / prosody_restart NAME
+#   prosody_shell NAME ARGS...    -> exit code; output in V6M_OUT / V6M_ERR
+#   prosody_ctl NAME ARGS...      any prosodyctl command, same conventions
+#   prosody_adduser NAME USER PASS
+#   prosody_module_loaded NAME MODULE   (asks the running server)
+#   prosody_log NAME              path of the server's debug log
+#   prosody_log_grep NAME ERE     / prosody_log_wait NAME ERE [SECONDS] / prosody_log_tail NAME [N]
+#   client_run NODE ARGS...       run client.mjs inside NODE (foreground; output in V6M_OUT)
+#   client_start NODE OUTFILE ARGS...   same in the background; prints nothing, sets V6M_CLIENT_PID
+#   client_wait_for OUTFILE ERE [SECONDS]   wait for a line in a background client's output
+#   client_wait PID [SECONDS]     exit code of a background client
+#   chat_check FROM_SRV FUSER FPASS TO_SRV TUSER TPASS BODY [TIMEOUT]   one result line
+#   v6alt_name IPV6               the name, computed by the shipped Lua in dist/
+#   v6m_find_rock / v6m_find_rocks_server   build/rocks (or $V6M_ROCK / $V6M_ROCKS_SERVER)
+#   v6m_ok / v6m_not_ok / v6m_check / v6m_check_eq    results (see README.md)
+#
+# Names of everything created carry V6M_ID (default v6m<pid>); cleanup removes
+# exactly those, also on failure or Ctrl-C. Set V6M_KEEP=1 to keep the temp dir.
+#
+# Functions that report through V6M_OUT / V6M_ERR / V6M_CLIENT_PID must not be
+# called inside $(...): the variables would be lost with the subshell.
+
+V6M_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+V6M_REPO=$(cd "$V6M_LIB_DIR/../.." && pwd)
+V6M_ID=${V6M_ID:-v6m$$}
+# A ULA /64 for the mesh ("mes" + 01), clear of documentation and special ranges.
+V6M_PREFIX=${V6M_PREFIX:-fd6d:6573:6801}
+V6M_HUB_IP=${V6M_PREFIX}::53
+V6M_HUB_NS=$V6M_ID-hub
+V6M_PROSODY_012_ROOT=${V6M_PROSODY_012_ROOT:-/opt/v6mesh-prosody-0.12}
+V6M_START_TIMEOUT=${V6M_START_TIMEOUT:-30}
+V6M_SHELL_TIMEOUT=${V6M_SHELL_TIMEOUT:-30}
+V6M_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+V6M_NODE=${V6M_NODE:-$(command -v node || echo node)}
+
+V6M_TMP=
+V6M_SUITE=
+V6M_PASSED=0
+V6M_FAILED=0
+V6M_FINISHED=0
+V6M_CLEANED=0
+V6M_OUT=
+V6M_ERR=
+V6M_CLIENT_PID=
+
+# ---------------------------------------------------------------- messages
+
+v6m_log() { printf '# %s\n' "$*" >&2; }
+v6m_die() {
+  v6m_log "FATAL: $*"
+  v6m_not_ok "harness: $*"
+  exit 1
+}
+
+# ---------------------------------------------------------------- results
+
+v6m_ok() {
+  V6M_PASSED=$((V6M_PASSED + 1))
+  printf 'ok - %s\n' "$1"
+}
+
+# v6m_not_ok DESCRIPTION [REASON]
+v6m_not_ok() {
+  V6M_FAILED=$((V6M_FAILED + 1))
+  if [[ -n ${2:-} ]]; then
+    printf 'not ok - %s (%s)\n' "$1" "$2"
+  else
+    printf 'not ok - %s\n' "$1"
+  fi
+}
+
+# v6m_check DESCRIPTION CMD... : ok when CMD exits 0.
+v6m_check() {
+  local desc=$1 rc=0
+  shift
+  "$@" || rc=$?
+  if ((rc == 0)); then v6m_ok "$desc"; else v6m_not_ok "$desc" "exit $rc: $*"; fi
+  return "$rc"
+}
+
+# v6m_check_eq DESCRIPTION EXPECTED ACTUAL
+v6m_check_eq() {
+  if [[ $2 == "$3" ]]; then
+    v6m_ok "$1"
+  else
+    v6m_not_ok "$1" "expected '$2', got '$3'"
+    return 1
+  fi
+}
+
+# Prints the per-suite line and appends "<suite> <passed> <failed>" to
+# $V6M_RESULTS. Called by the EXIT trap if the script did not call it.
+v6m_finish() {
+  ((V6M_FINISHED)) && return 0
+  V6M_FINISHED=1
+  if ((V6M_PASSED + V6M_FAILED == 0)); then
+    v6m_not_ok "$V6M_SUITE: no checks ran"
+  fi
+  printf '%s: %d passed, %d failed\n' "$V6M_SUITE" "$V6M_PASSED" "$V6M_FAILED"
+  if [[ -n ${V6M_RESULTS:-} ]]; then
+    printf '%s %d %d\n' "$V6M_SUITE" "$V6M_PASSED" "$V6M_FAILED" >>"$V6M_RESULTS"
+  fi
+}
+
+# ---------------------------------------------------------------- setup / cleanup
+
+v6m_setup() {
+  V6M_SUITE=$1
+  trap 'v6m__on_exit' EXIT
+  trap 'v6m__on_signal INT 130' INT
+  trap 'v6m__on_signal TERM 143' TERM
+  [[ $(id -u) == 0 ]] || v6m_die "must run as root (network namespaces)"
+  local tool
+  for tool in ip setpriv tcpdump openssl node lua5.4 luarocks timeout ss; do
+    command -v "$tool" >/dev/null || v6m_die "missing tool: $tool (run scripts/install-deps.sh)"
+  done
+  id prosody >/dev/null 2>&1 || v6m_die "user prosody missing (run scripts/install-deps.sh)"
+  V6M_TMP=$(mktemp -d "/tmp/$V6M_ID.XXXXXX") || v6m_die "mktemp failed"
+  chmod 755 "$V6M_TMP"
+  mkdir -p "$V6M_TMP/state" "$V6M_TMP/node" "$V6M_TMP/srv"
+  : >"$V6M_TMP/state/netns"
+  : >"$V6M_TMP/state/etc"
+  : >"$V6M_TMP/state/pids"
+  v6m_log "$V6M_SUITE: run id $V6M_ID, temp dir $V6M_TMP"
+}
+
+v6m__on_signal() {
+  trap - INT TERM
+  v6m_not_ok "$V6M_SUITE: interrupted by SIG$1"
+  exit "$2"
+}
+
+v6m__on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  v6m_cleanup
+  v6m_finish
+  if ((V6M_FAILED > 0 && rc == 0)); then rc=1; fi
+  exit "$rc"
+}
+
+# Remember a pid this run started, so cleanup can end it.
+v6m__track_pid() { echo "$1" >>"$V6M_TMP/state/pids"; }
+
+v6m__kill_pid() { # pid: TERM, wait up to 10 s, then KILL
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+v6m_cleanup() {
+  ((V6M_CLEANED)) && return 0
+  V6M_CLEANED=1
+  [[ -n $V6M_TMP && -d $V6M_TMP/state ]] || return 0
+  local name pid ns dir
+  # 1. servers, politely
+  for dir in "$V6M_TMP"/srv/*/; do
+    [[ -f $dir/pid ]] || continue
+    name=$(basename "$dir")
+    prosody_stop "$name" >/dev/null 2>&1
+  done
+  # 2. everything else this run started (clients, tcpdump, ...)
+  while read -r pid; do
+    [[ -n $pid ]] && v6m__kill_pid "$pid"
+  done < <(tac "$V6M_TMP/state/pids")
+  # 3. anything still inside our namespaces was started by this run
+  while read -r ns; do
+    [[ -n $ns ]] || continue
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null
+    done
+  done <"$V6M_TMP/state/netns"
+  # 4. namespaces (removing a node namespace removes its veth pair, too)
+  while read -r ns; do
+    [[ -n $ns ]] && ip netns del "$ns" 2>/dev/null
+  done < <(tac "$V6M_TMP/state/netns")
+  # 5. /etc/netns/<ns> directories
+  while read -r dir; do
+    [[ $dir == /etc/netns/"$V6M_ID"-* ]] && rm -rf -- "$dir"
+  done <"$V6M_TMP/state/etc"
+  # /etc/netns itself only if this run created it and nobody else uses it now
+  if [[ -f $V6M_TMP/state/etc-netns-created ]]; then rmdir /etc/netns 2>/dev/null || true; fi
+  if [[ ${V6M_KEEP:-0} == 1 ]]; then
+    v6m_log "kept $V6M_TMP"
+  else
+    rm -rf -- "$V6M_TMP"
+  fi
+}
+
+# ---------------------------------------------------------------- mesh
+
+v6m__ns() { echo "$V6M_ID-$1"; }
+
+v6m__netns_add() {
+  ip netns add "$1" || v6m_die "ip netns add $1 failed"
+  echo "$1" >>"$V6M_TMP/state/netns"
+  ip -n "$1" link set lo up
+}
+
+# The hub: a namespace holding the bridge, one address ($V6M_HUB_IP) that every
+# node uses as its DNS server and default gateway, and nothing listening on it.
+# tcpdump on the bridge records every DNS packet any node sends, wherever to.
+mesh_create() {
+  [[ -n $V6M_TMP ]] || v6m_die "call v6m_setup first"
+  v6m__netns_add "$V6M_HUB_NS"
+  # The hub is a dead end: it forwards nothing, so nothing leaves the mesh.
+  ip netns exec "$V6M_HUB_NS" sysctl -qw net.ipv6.conf.all.forwarding=0 net.ipv4.ip_forward=0
+  ip -n "$V6M_HUB_NS" link add br0 type bridge mcast_snooping 0 || v6m_die "bridge"
+  ip -n "$V6M_HUB_NS" link set br0 up
+  ip -n "$V6M_HUB_NS" addr add "$V6M_HUB_IP/64" dev br0 nodad
+  : >"$V6M_TMP/state/addrs"
+  dns_trap_start
+}
+
+dns_trap_start() {
+  local pcap=$V6M_TMP/dns.pcap err=$V6M_TMP/tcpdump.err i
+  ip netns exec "$V6M_HUB_NS" tcpdump -i br0 -n -U --immediate-mode -Z root -w "$pcap" \
+    'port 53 or port 853 or port 5353' 2>"$err" &
+  V6M_DNS_TRAP_PID=$!
+  v6m__track_pid "$V6M_DNS_TRAP_PID"
+  for ((i = 0; i < 100; i++)); do
+    grep -q 'listening on' "$err" 2>/dev/null && return 0
+    kill -0 "$V6M_DNS_TRAP_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  v6m_die "DNS trap (tcpdump) did not start: $(cat "$err")"
+}
+
+# Number of DNS packets (port 53/853/5353, UDP or TCP, any direction) seen on
+# the bridge since mesh_create.
+dns_count() {
+  sleep 0.2 # let the capture write what is in flight
+  tcpdump -n -r "$V6M_TMP/dns.pcap" 2>/dev/null | wc -l
+}
+
+# The DNS packets themselves, one line each (shows the queried names).
+dns_queries() {
+  tcpdump -n -r "$V6M_TMP/dns.pcap" 2>/dev/null
+}
+
+# Adds IPV6 to node NAME's eth0 and host routes between it and every other
+# address on the mesh (so any address, in any range, works on the one bridge).
+v6m__mesh_addr() {
+  local name=$1 ip=$2 ns other_name other_ip other_ns
+  ns=$(v6m__ns "$name")
+  ip -n "$ns" addr add "$ip/128" dev eth0 nodad || v6m_die "cannot add $ip to $name"
+  while read -r other_name other_ip; do
+    [[ -n $other_name ]] || continue
+    other_ns=$(v6m__ns "$other_name")
+    if [[ $other_name != "$name" ]]; then
+      ip -n "$ns" -6 route replace "$other_ip/128" dev eth0
+      ip -n "$other_ns" -6 route replace "$ip/128" dev eth0
+    fi
+  done <"$V6M_TMP/state/addrs"
+  ip -n "$V6M_HUB_NS" -6 route replace "$ip/128" dev br0
+  echo "$name $ip" >>"$V6M_TMP/state/addrs"
+}
+
+# node_add NAME IPV6 — a namespace plugged into the bridge with one address.
+node_add() {
+  local name=$1 ip=$2 ns port idx etc
+  [[ $name =~ ^[a-z0-9]+$ ]] || v6m_die "node name must be [a-z0-9]+: $name"
+  [[ -d $V6M_TMP/node/$name ]] && v6m_die "node $name exists"
+  ns=$(v6m__ns "$name")
+  idx=$(($(find "$V6M_TMP/node" -mindepth 1 -maxdepth 1 | wc -l) + 1))
+  port=p$idx
+  mkdir -p "$V6M_TMP/node/$name"
+  v6m__netns_add "$ns"
+  ip -n "$V6M_HUB_NS" link add "$port" type veth peer name eth0 netns "$ns" || v6m_die "veth for $name"
+  ip -n "$V6M_HUB_NS" link set "$port" master br0
+  ip -n "$V6M_HUB_NS" link set "$port" up
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" -6 route add "$V6M_HUB_IP/128" dev eth0
+  ip -n "$ns" -6 route add default via "$V6M_HUB_IP" dev eth0
+  v6m__mesh_addr "$name" "$ip"
+  echo "$ip" >"$V6M_TMP/node/$name/ip"
+  # Name resolution inside the node: a DNS server address where nothing answers.
+  etc=/etc/netns/$ns
+  if [[ ! -d /etc/netns ]]; then
+    mkdir -p /etc/netns
+    echo /etc/netns >"$V6M_TMP/state/etc-netns-created"
+  fi
+  mkdir -p "$etc"
+  echo "$etc" >>"$V6M_TMP/state/etc"
+  printf '# %s: nothing answers here; every query is counted\nnameserver %s\n' \
+    "$V6M_ID" "$V6M_HUB_IP" >"$etc/resolv.conf"
+  printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$etc/hosts"
+  chmod 644 "$etc/resolv.conf" "$etc/hosts"
+}
+
+node_addr_add() { v6m__mesh_addr "$1" "$2"; }
+
+# node_hosts_add NAME IP HOSTNAME... — only that node sees it (/etc/hosts there).
+node_hosts_add() {
+  local name=$1 ns
+  shift
+  ns=$(v6m__ns "$name")
+  echo "$*" >>"/etc/netns/$ns/hosts"
+}
+
+node_ip() { cat "$V6M_TMP/node/$1/ip"; }
+
+node_exec() {
+  local ns
+  ns=$(v6m__ns "$1")
+  shift
+  ip netns exec "$ns" "$@"
+}
+
+# node_ping FROM IPV6 — one ICMPv6 echo, 2 s deadline.
+node_ping() { node_exec "$1" ping -6 -c 1 -W 2 "$2" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- prosody
+
+v6m__srv() { echo "$V6M_TMP/srv/$1"; }
+v6m__srv_get() { cat "$(v6m__srv "$1")/$2"; }
+
+v6m__bin() { # VERSION PROGRAM
+  case $1 in
+    13) echo "/usr/bin/$2" ;;
+    0.12) echo "$V6M_PROSODY_012_ROOT/usr/bin/$2" ;;
+    *) v6m_die "unknown Prosody version '$1' (13 or 0.12)" ;;
+  esac
+}
+
+# Runs a command as the prosody user inside the server's namespace, with a
+# clean environment and HOME in the server dir (luarocks writes a cache there).
+v6m__as_prosody() {
+  local name=$1 dir ns
+  shift
+  dir=$(v6m__srv "$name")
+  ns=$(v6m__ns "$(v6m__srv_get "$name" node)")
+  (cd "$dir" && ip netns exec "$ns" setpriv --reuid=prosody --regid=prosody --init-groups \
+    env -i HOME="$dir" PATH="$V6M_PATH" LANG=C.UTF-8 "$@")
+}
+
+v6m__lua_str() { # a Lua string literal
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "$s"
+}
+
+# prosody_create [--no-module] [--modules "m1 m2"] [--tail LUA] [--node NODE]
+#                NAME VERSION DOMAIN IPV6 [EXTRA_GLOBAL_LUA]
+#   NAME      server name; also its node's name unless --node is given (the node
+#             is created if missing, else IPV6 is added to it if it lacks it)
+#   VERSION   13 or 0.12
+#   EXTRA_GLOBAL_LUA  appended to the global section (may override the defaults)
+#   --tail    Lua appended after the VirtualHost (components, host options)
+#   --modules extra modules for modules_enabled
+#   --no-module  leave "s2s_v6mesh" out of modules_enabled
+prosody_create() {
+  local with_module=1 extra_modules="" tail="" node=""
+  while [[ ${1:-} == --* ]]; do
+    case $1 in
+      --no-module) with_module=0; shift ;;
+      --node) node=$2; shift 2 ;;
+      --modules) extra_modules=$2; shift 2 ;;
+      --tail) tail=$2; shift 2 ;;
+      *) v6m_die "prosody_create: unknown option $1" ;;
+    esac
+  done
+  local name=$1 version=$2 domain=$3 ip=$4 extra=${5:-}
+  local dir mod mods cfg ifaces
+  node=${node:-$name}
+  v6m__bin "$version" prosody >/dev/null
+  dir=$(v6m__srv "$name")
+  [[ -e $dir ]] && v6m_die "server $name exists"
+  if [[ ! -d $V6M_TMP/node/$node ]]; then
+    node_add "$node" "$ip"
+  elif ! grep -qx "$node $ip" "$V6M_TMP/state/addrs"; then
+    node_addr_add "$node" "$ip"
+  fi
+  mkdir -p "$dir/data" "$dir/certs"
+  echo "$version" >"$dir/version"
+  echo "$domain" >"$dir/domain"
+  echo "$ip" >"$dir/ip"
+  echo "$node" >"$dir/node"
+  # Loopback too, but only for the first server of a node (ports would clash).
+  ifaces="\"$ip\""
+  if [[ ! -f $V6M_TMP/node/$node/loopback ]]; then
+    echo "$name" >"$V6M_TMP/node/$node/loopback"
+    ifaces+=", \"::1\""
+  fi
+
+  # Self-signed certificate for DOMAIN and *.DOMAIN.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=$domain" -addext "subjectAltName=DNS:$domain,DNS:*.$domain" \
+    -keyout "$dir/certs/$domain.key" -out "$dir/certs/$domain.crt" >/dev/null 2>&1 ||
+    v6m_die "openssl failed for $domain"
+
+  mods='"roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "admin_shell"; "admin_socket";'
+  for mod in $extra_modules; do mods+=" \"$mod\";"; done
+  ((with_module)) && mods+=' "s2s_v6mesh";'
+
+  # Defaults; any option that EXTRA_GLOBAL_LUA assigns is left out here, so
+  # overriding one causes no "Duplicate option" warning.
+  local defaults=(
+    "pidfile = \"$dir/prosody.pid\""
+    "data_path = \"$dir/data\""
+    "installer_plugin_path = \"$dir/data/custom_plugins\""
+    "admin_socket = \"$dir/data/prosody.sock\""
+    "log = { debug = \"$dir/prosody.log\" }"
+    "interfaces = { $ifaces }"
+    "local_interfaces = { $ifaces }"
+    "c2s_ports = { 5222 }"
+    "s2s_ports = { 5269 }"
+    "c2s_direct_tls_ports = { }"
+    "s2s_direct_tls_ports = { }"
+    "http_ports = { }"
+    "https_ports = { }"
+    "c2s_require_encryption = false"
+    "allow_unencrypted_plain_auth = true"
+    "s2s_require_encryption = true"
+    "s2s_secure_auth = true"
+    "certificates = \"$dir/certs\""
+    "ssl = { certificate = \"$dir/certs/$domain.crt\"; key = \"$dir/certs/$domain.key\"; }"
+    "modules_enabled = { $mods }"
+  )
+  local line key
+  cfg=$dir/prosody.cfg.lua
+  {
+    echo "-- Generated by test/integration/lib.sh for run $V6M_ID (server $name, Prosody $version)."
+    echo "-- c2s allows plaintext so the test client needs no trust setup; s2s is strict."
+    for line in "${defaults[@]}"; do
+      key=${line%% *}
+      grep -Eq "^[[:space:]]*$key[[:space:]]*=" <<<"$extra" || echo "$line"
+    done
+    if [[ -n $extra ]]; then printf -- '-- extra global config\n%s\n' "$extra"; fi
+    echo
+    echo "VirtualHost $(v6m__lua_str "$domain")"
+    if [[ -n $tail ]]; then printf '%s\n' "$tail"; fi
+  } >"$cfg"
+  chown -R prosody:prosody "$dir"
+  chmod 750 "$dir"
+  chmod 600 "$dir/certs/$domain.key"
+}
+
+# prosody_install_rock NAME ROCKFILE|ROCKS_SERVER_DIR [ROCK_NAME]
+#   A file: prosodyctl install FILE; a directory: prosodyctl install
+#   --server=DIR ROCK_NAME (default mod_s2s_v6mesh). Runs as prosody in the
+#   server's namespace (no network beyond the mesh). Output in V6M_OUT/V6M_ERR.
+prosody_install_rock() {
+  local name=$1 src=$2 rock=${3:-mod_s2s_v6mesh} dir version ctl abs rc=0
+  dir=$(v6m__srv "$name")
+  version=$(v6m__srv_get "$name" version)
+  ctl=$(v6m__bin "$version" prosodyctl)
+  abs=$(cd "$(dirname "$src")" && pwd)/$(basename "$src")
+  [[ -e $abs ]] || { V6M_ERR="no such rock or rocks dir: $src"; return 1; }
+  # The prosody user must be able to read it; else install from a copy.
+  if ! v6m__as_prosody "$name" test -r "$abs" 2>/dev/null ||
+    { [[ -d $abs ]] && ! v6m__as_prosody "$name" test -x "$abs" 2>/dev/null; }; then
+    mkdir -p "$dir/incoming"
+    cp -r "$abs" "$dir/incoming/"
+    abs=$dir/incoming/$(basename "$abs")
+    chown -R prosody:prosody "$dir/incoming"
+  fi
+  local args=(install "$abs")
+  [[ -d $abs ]] && args=(install "--server=$abs" "$rock")
+  # luarocks would also search its default servers on the Internet (DNS
+  # queries, timeouts). A user config naming only an empty local rocks server
+  # keeps the install offline ("rocks_servers = {}" would get the defaults
+  # merged back in).
+  if [[ ! -f $dir/no-rocks/manifest ]]; then
+    mkdir -p "$dir/no-rocks"
+    luarocks-admin make-manifest "$dir/no-rocks" >/dev/null 2>&1
+  fi
+  echo "rocks_servers = { \"$dir/no-rocks\" }" >"$dir/luarocks-config.lua"
+  chown -R prosody:prosody "$dir/no-rocks" "$dir/luarocks-config.lua"
+  V6M_OUT=$(v6m__as_prosody "$name" env LUAROCKS_CONFIG="$dir/luarocks-config.lua" \
+    timeout 120 "$ctl" --config "$dir/prosody.cfg.lua" "${args[@]}" 2>"$dir/install.err") || rc=$?
+  V6M_ERR=$(cat "$dir/install.err")
+  return "$rc"
+}
+
+# prosody_start NAME — inside its namespace as prosody, in the foreground (-F)
+# as a child of this shell; waits for the admin socket and port 5269.
+prosody_start() {
+  local name=$1 dir version bin ns pid i
+  dir=$(v6m__srv "$name")
+  version=$(v6m__srv_get "$name" version)
+  bin=$(v6m__bin "$version" prosody)
+  ns=$(v6m__ns "$(v6m__srv_get "$name" node)")
+  if prosody_running "$name"; then
+    v6m_log "prosody $name is already running"
+    return 1
+  fi
+  rm -f "$dir/data/prosody.sock"
+  (cd "$dir" && exec ip netns exec "$ns" setpriv --reuid=prosody --regid=prosody --init-groups \
+    env -i HOME="$dir" PATH="$V6M_PATH" LANG=C.UTF-8 "$bin" --config "$dir/prosody.cfg.lua" -F \
+    >>"$dir/stdout.log" 2>&1) &
+  pid=$!
+  echo "$pid" >"$dir/pid"
+  for ((i = 0; i < V6M_START_TIMEOUT * 10; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null
+      v6m__start_failed "$name" "exited during startup"
+      rm -f "$dir/pid"
+      return 1
+    fi
+    if [[ -S $dir/data/prosody.sock ]] &&
+      [[ -n $(ip netns exec "$ns" ss -Hltn 'sport = :5269' 2>/dev/null) ]]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  v6m__start_failed "$name" "not ready after ${V6M_START_TIMEOUT}s"
+  return 1
+}
+
+v6m__start_failed() {
+  local dir
+  dir=$(v6m__srv "$1")
+  v6m_log "prosody $1 ($(v6m__srv_get "$1" version)): $2; log tail:"
+  tail -n 30 "$dir/prosody.log" 2>/dev/null | sed 's/^/#   /' >&2
+  if [[ -s $dir/stdout.log ]]; then
+    v6m_log "stdout/stderr:"
+    tail -n 15 "$dir/stdout.log" | sed 's/^/#   /' >&2
+  fi
+}
+
+prosody_stop() {
+  local name=$1 dir pid
+  dir=$(v6m__srv "$name")
+  [[ -f $dir/pid ]] || return 0
+  pid=$(cat "$dir/pid")
+  v6m__kill_pid "$pid"
+  rm -f "$dir/pid"
+}
+
+prosody_restart() { prosody_stop "$1" && prosody_start "$1"; }
+
+prosody_running() {
+  local dir
+  dir=$(v6m__srv "$1")
+  [[ -f $dir/pid ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null
+}
+
+# prosody_ctl NAME ARGS... — that version's prosodyctl --config ... ARGS,
+# inside the namespace as prosody. Returns its exit code; V6M_OUT / V6M_ERR.
+prosody_ctl() {
+  local name=$1 dir version ctl rc=0
+  shift
+  dir=$(v6m__srv "$name")
+  version=$(v6m__srv_get "$name" version)
+  ctl=$(v6m__bin "$version" prosodyctl)
+  V6M_OUT=$(v6m__as_prosody "$name" timeout "$V6M_SHELL_TIMEOUT" "$ctl" --config "$dir/prosody.cfg.lua" "$@" 2>"$dir/ctl.err") || rc=$?
+  V6M_ERR=$(cat "$dir/ctl.err")
+  return "$rc"
+}
+
+prosody_shell() {
+  local name=$1
+  shift
+  prosody_ctl "$name" shell "$@"
+}
+
+prosody_adduser() {
+  local name=$1 user=$2 pass=$3
+  prosody_ctl "$name" register "$user" "$(v6m__srv_get "$name" domain)" "$pass"
+}
+
+# prosody_module_loaded NAME MODULE — loaded globally or on the server's host
+# (asks the running server: module:list()).
+prosody_module_loaded() {
+  local name=$1 mod=$2 where
+  for where in "*" "$(prosody_domain "$name")"; do
+    prosody_shell "$name" "module:list(\"$where\")" || continue
+    grep -Eq "^[[:space:]]+$mod\$" <<<"$V6M_OUT" && return 0
+  done
+  return 1
+}
+
+prosody_domain() { v6m__srv_get "$1" domain; }
+prosody_ip() { v6m__srv_get "$1" ip; }
+prosody_version() { v6m__srv_get "$1" version; }
+prosody_log() { echo "$(v6m__srv "$1")/prosody.log"; }
+prosody_log_grep() { grep -Eq -- "$2" "$(prosody_log "$1")" 2>/dev/null; }
+prosody_log_tail() { tail -n "${2:-30}" "$(prosody_log "$1")" 2>/dev/null; }
+
+# prosody_log_wait NAME ERE [SECONDS]
+prosody_log_wait() {
+  local i
+  for ((i = 0; i < ${3:-10} * 10; i++)); do
+    prosody_log_grep "$1" "$2" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- XMPP client
+
+# Default client arguments for USER on server NAME: service, domain, user, pass.
+client_args() { # NAME USER PASS
+  printf '%s\n' --service "xmpp://[$(prosody_ip "$1")]:5222" --domain "$(prosody_domain "$1")" \
+    --user "$2" --pass "$3"
+}
+
+v6m__client_cmd() { # NODE ARGS... -> runs node client.mjs inside NODE (as root)
+  local ns
+  ns=$(v6m__ns "$1")
+  shift
+  ip netns exec "$ns" env -i HOME="$V6M_TMP" PATH="$V6M_PATH" "$V6M_NODE" "$V6M_LIB_DIR/client.mjs" "$@"
+}
+
+# client_run NODE SUBCOMMAND ARGS... — foreground. Exit code of the client;
+# stdout (JSON lines) in V6M_OUT, stderr in V6M_ERR.
+client_run() {
+  local rc=0 err=$V6M_TMP/client.err
+  V6M_OUT=$(v6m__client_cmd "$@" 2>"$err") || rc=$?
+  V6M_ERR=$(cat "$err")
+  return "$rc"
+}
+
+# client_start NODE OUTFILE SUBCOMMAND ARGS... — background; V6M_CLIENT_PID.
+client_start() {
+  local node=$1 outfile=$2
+  shift 2
+  v6m__client_cmd "$node" "$@" >"$outfile" 2>"$outfile.err" &
+  V6M_CLIENT_PID=$!
+  v6m__track_pid "$V6M_CLIENT_PID"
+}
+
+# client_wait_for OUTFILE ERE [SECONDS]
+client_wait_for() {
+  local i
+  for ((i = 0; i < ${3:-15} * 10; i++)); do
+    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# client_wait PID [SECONDS] — exit code of a background client (124 on timeout).
+client_wait() {
+  local pid=$1 i rc=0
+  for ((i = 0; i < ${2:-30} * 10; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" || rc=$?
+      return "$rc"
+    fi
+    sleep 0.1
+  done
+  v6m__kill_pid "$pid"
+  return 124
+}
+
+# chat_check FROM_SRV FROM_USER FROM_PASS TO_SRV TO_USER TO_PASS BODY [TIMEOUT]
+# One result line: the receiver (online first, in TO_SRV's node) must get BODY
+# from FROM_USER (in FROM_SRV's node) within TIMEOUT seconds (default 30). On
+# failure the reason carries the sender's error reply, if any.
+chat_check() {
+  local from=$1 fuser=$2 fpass=$3 to=$4 tuser=$5 tpass=$6 body=$7 timeout=${8:-30}
+  local desc out pid rc=0 why
+  local -a rargs sargs
+  desc="chat $fuser@$(prosody_domain "$from") -> $tuser@$(prosody_domain "$to") delivered"
+  out=$V6M_TMP/recv-$to-$tuser.$RANDOM.out
+  mapfile -t rargs < <(client_args "$to" "$tuser" "$tpass")
+  mapfile -t sargs < <(client_args "$from" "$fuser" "$fpass")
+  client_start "$(v6m__srv_get "$to" node)" "$out" recv "${rargs[@]}" --count 1 --timeout "$timeout"
+  pid=$V6M_CLIENT_PID
+  if ! client_wait_for "$out" '"presence-sent"' 15; then
+    v6m_not_ok "$desc" "receiver did not get online: $(cat "$out" "$out.err" | tr '\n' ' ')"
+    v6m__kill_pid "$pid"
+    return 1
+  fi
+  client_run "$(v6m__srv_get "$from" node)" send "${sargs[@]}" --to "$tuser@$(prosody_domain "$to")" \
+    --body "$body" --timeout "$timeout" --linger-ms 300
+  why=$(grep -E '"(error-reply|connect-error|client-error|timeout)"' <<<"$V6M_OUT" | head -n 1)
+  client_wait "$pid" $((timeout + 5)) || rc=$?
+  # (BODY is matched as JSON text: keep it free of quotes and backslashes.)
+  if ((rc == 0)) && grep -qF "\"body\":\"$body\"" "$out"; then
+    v6m_ok "$desc"
+    return 0
+  fi
+  local got="receiver exit $rc"
+  ((rc == 2)) && got="nothing received in ${timeout}s"
+  v6m_not_ok "$desc" "$got; sender: ${why:-no error reply}"
+  return 1
+}
+
+# ---------------------------------------------------------------- the module
+
+# v6alt_name IPV6 — the .v6.alt name, computed by the shipped Lua (dist/).
+v6alt_name() {
+  (cd "$V6M_REPO" && V6M_ARG=$1 lua5.4 -e 'package.path="dist/?.lua;dist/?/init.lua;"..package.path
+    local name, err = require("mod_s2s_v6mesh.v6alt").ip_to_name(os.getenv("V6M_ARG"))
+    if not name then io.stderr:write(tostring(err), "\n"); os.exit(1) end
+    print(name)')
+}
+
+# The rock to test: $V6M_ROCK if set, else the newest build/rocks/*.rock.
+v6m_find_rock() {
+  if [[ -n ${V6M_ROCK:-} ]]; then
+    echo "$V6M_ROCK"
+    return 0
+  fi
+  local f
+  f=$(ls -t "$V6M_REPO"/build/rocks/mod_s2s_v6mesh-*.rock 2>/dev/null | head -n 1)
+  [[ -n $f ]] && echo "$f"
+}
+
+# The rocks server dir to test: $V6M_ROCKS_SERVER if set, else build/rocks
+# (it must hold a luarocks manifest).
+v6m_find_rocks_server() {
+  local d=${V6M_ROCKS_SERVER:-$V6M_REPO/build/rocks}
+  [[ -f $d/manifest ]] && echo "$d"
+}
