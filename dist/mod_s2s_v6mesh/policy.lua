@@ -95,6 +95,7 @@ function ____exports.new_policy(trustAllCerts, ranges)
         return nil, "s2s_v6mesh_ranges must be a table like { [\"200::/7\"] = { use_tls = true } }, not " .. describeValue(ranges)
     end
     local settings = {}
+    local spelledAs = {}
     for key, value in pairs(ranges) do
         local where = ("s2s_v6mesh_ranges[" .. describeValue(key)) .. "]"
         if type(key) ~= "string" then
@@ -121,11 +122,11 @@ function ____exports.new_policy(trustAllCerts, ranges)
                 entry.trust_all_certs = fieldValue
             end
         end
-        for ____, other in ipairs(settings) do
-            if other.cidr.text == cidr.text then
-                return nil, ((where .. ": the range ") .. cidr.text) .. " is configured twice"
-            end
+        local twin = spelledAs[cidr.text]
+        if twin ~= nil then
+            return nil, (((where .. " and s2s_v6mesh_ranges[") .. describeValue(twin)) .. "] are the same range ") .. cidr.text
         end
+        spelledAs[cidr.text] = key
         settings[#settings + 1] = entry
     end
     table.sort(

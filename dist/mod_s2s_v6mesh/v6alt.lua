@@ -186,12 +186,127 @@ local function hyphenPlacedByEncoder(label, hyphen, runLength)
     end
     return before == 0 or after == 0
 end
+--- Two base32 characters (as c1 * 256 + c2) -> their 10-bit value; anything else -> -2^30.
+local PAIR_VALUE = {}
+setmetatable(
+    PAIR_VALUE,
+    {__index = function() return -1073741824 end}
+)
+for i = 0, 31 do
+    for j = 0, 31 do
+        PAIR_VALUE[DIGIT_BYTE[i] * 256 + DIGIT_BYTE[j]] = i * 32 + j
+    end
+end
+--- RUN_OF_A[n] = n times "a"
+local RUN_OF_A = {}
+for n = 0, LABEL_LENGTH + 1 do
+    RUN_OF_A[n] = string.rep("a", n)
+end
+--- Four 10-bit values (40 bits) -> 5 bytes, without bitwise operators.
+local function fortyBits(v1, v2, v3, v4)
+    local m1 = v1 % 4
+    local m2 = v2 % 16
+    local m3 = v3 % 64
+    local m4 = v4 % 256
+    return (v1 - m1) / 4, m1 * 64 + (v2 - m2) / 16, m2 * 16 + (v3 - m3) / 64, m3 * 4 + (v4 - m4) / 256, m4
+end
+--- Is there a run of at least `length` "a" lying within label[from..to]?
+-- The first occurrence of the run decides: later ones end later still.
+local function hasRun(label, from, to, length)
+    local s = string.find(label, RUN_OF_A[length], from, true)
+    return s ~= nil and s + length - 1 <= to
+end
+--- Decode label[1..length] (the rest of the string is ignored) if it is
+-- exactly what an encoder emits, or return undefined
+-- so that the full path can say what is wrong with it. Plain finds and table
+-- lookups only: this runs for every stanza to a .v6.alt peer.
+local function decodeEncoderLabel(label, length)
+    local hyphen = string.find(label, "-", 1, true)
+    local full = label
+    if hyphen == nil then
+        if length ~= LABEL_LENGTH then
+            return nil
+        end
+        local s = string.find(label, "aa", 2, true)
+        if s ~= nil and s <= LABEL_LENGTH - 2 then
+            return nil
+        end
+    else
+        local run = LABEL_LENGTH + 1 - length
+        if run < 2 or hyphen < 2 or hyphen > length - 1 then
+            return nil
+        end
+        if (string.find(label, "-", hyphen + 1, true)) ~= nil then
+            return nil
+        end
+        if hyphen > 2 and string.byte(label, hyphen - 1) == BYTE_a then
+            return nil
+        end
+        if hyphen + 1 < length and string.byte(label, hyphen + 1) == BYTE_a then
+            return nil
+        end
+        if hasRun(label, 2, hyphen - 1, run + 1) or hasRun(label, hyphen + 1, length - 1, run + 1) then
+            return nil
+        end
+        if hasRun(label, 2, hyphen - 1, run) and hasRun(label, hyphen + 1, length - 1, run) then
+            return nil
+        end
+        full = (string.sub(label, 1, hyphen - 1) .. RUN_OF_A[run]) .. string.sub(label, hyphen + 1, length)
+    end
+    local c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26 = string.byte(full, 1, LABEL_LENGTH)
+    local v1 = PAIR_VALUE[c1 * 256 + c2]
+    local v2 = PAIR_VALUE[c3 * 256 + c4]
+    local v3 = PAIR_VALUE[c5 * 256 + c6]
+    local v4 = PAIR_VALUE[c7 * 256 + c8]
+    local v5 = PAIR_VALUE[c9 * 256 + c10]
+    local v6 = PAIR_VALUE[c11 * 256 + c12]
+    local v7 = PAIR_VALUE[c13 * 256 + c14]
+    local v8 = PAIR_VALUE[c15 * 256 + c16]
+    local v9 = PAIR_VALUE[c17 * 256 + c18]
+    local v10 = PAIR_VALUE[c19 * 256 + c20]
+    local v11 = PAIR_VALUE[c21 * 256 + c22]
+    local v12 = PAIR_VALUE[c23 * 256 + c24]
+    local v13 = PAIR_VALUE[c25 * 256 + c26]
+    if v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0 or v13 % 4 ~= 0 then
+        return nil
+    end
+    local b1, b2, b3, b4, b5 = fortyBits(v1, v2, v3, v4)
+    local b6, b7, b8, b9, b10 = fortyBits(v5, v6, v7, v8)
+    local b11, b12, b13, b14, b15 = fortyBits(v9, v10, v11, v12)
+    return string.char(
+        b1,
+        b2,
+        b3,
+        b4,
+        b5,
+        b6,
+        b7,
+        b8,
+        b9,
+        b10,
+        b11,
+        b12,
+        b13,
+        b14,
+        b15,
+        v13 / 4
+    )
+end
 --- Name -> packed address. Only the label just before ".v6.alt" matters, so
 -- every subdomain of a server decodes to its address. Strict mode accepts the
 -- canonical form and the reference implementation's tie form and nothing
 -- else; lax mode also takes uppercase, uncompressed and misplaced-hyphen
 -- aliases and ignores the padding bits.
 function ____exports.decode(name, lax)
+    if not lax and type(name) == "string" then
+        local dot = string.find(name, ".", 1, true)
+        if dot ~= nil and dot == #name - 6 and (string.find(name, ____exports.suffix, dot, true)) == dot then
+            local packed = decodeEncoderLabel(name, dot - 1)
+            if packed ~= nil then
+                return packed, nil, nil
+            end
+        end
+    end
     if type(name) ~= "string" then
         return reject(
             tostring(name),

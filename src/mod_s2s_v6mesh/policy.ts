@@ -130,6 +130,7 @@ export function new_policy(trustAllCerts: unknown, ranges: unknown): PolicyResul
         return $multi(undefined, `s2s_v6mesh_ranges must be a table like { ["200::/7"] = { use_tls = true } }, not ${describeValue(ranges)}`);
     }
     const settings: RangeSettings[] = [];
+    const spelledAs = new LuaTable<string, string>();
     for (const [key, value] of ranges as AnyTable) {
         const where = `s2s_v6mesh_ranges[${describeValue(key)}]`;
         if (type(key) !== "string") return $multi(undefined, `${where}: the key must be a CIDR string like "200::/7"`);
@@ -149,19 +150,19 @@ export function new_policy(trustAllCerts: unknown, ranges: unknown): PolicyResul
             if (field === "use_tls") entry.use_tls = fieldValue as boolean;
             else entry.trust_all_certs = fieldValue as boolean;
         }
-        for (const other of settings) {
-            if (other.cidr.text === cidr.text) {
-                return $multi(undefined, `${where}: the range ${cidr.text} is configured twice`);
-            }
+        const twin = spelledAs.get(cidr.text);
+        if (twin !== undefined) {
+            return $multi(undefined, `${where} and s2s_v6mesh_ranges[${describeValue(twin)}] are the same range ${cidr.text}`);
         }
+        spelledAs.set(cidr.text, key as string);
         settings.push(entry);
     }
     table.sort(settings, (a, b) => a.cidr.bits > b.cidr.bits || (a.cidr.bits === b.cidr.bits && a.cidr.text < b.cidr.text));
     return $multi({ trust_all_certs: trustAllCerts as boolean, ranges: settings, own: new LuaTable<string, string>() }, undefined);
 }
 
-export function set_own_address(policy: Policy, packed: string, host: string | undefined): void {
-    policy.own.set(packed, host as string);
+export function set_own_address(policy: Policy, packed: string, host: string): void {
+    policy.own.set(packed, host);
 }
 
 /** What the policy says about talking to this (packed) address. */

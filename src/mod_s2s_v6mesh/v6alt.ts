@@ -177,6 +177,86 @@ function hyphenPlacedByEncoder(label: string, hyphen: number, runLength: number)
     return before === 0 || after === 0;
 }
 
+
+/* Fast path ------------------------------------------------------------- */
+
+/** Two base32 characters (as c1 * 256 + c2) -> their 10-bit value; anything else -> -2^30. */
+const PAIR_VALUE = new LuaTable<number, number>();
+setmetatable(PAIR_VALUE, { __index: () => -1073741824 });
+for (const i of $range(0, 31)) {
+    for (const j of $range(0, 31)) {
+        PAIR_VALUE.set(DIGIT_BYTE.get(i) * 256 + DIGIT_BYTE.get(j), i * 32 + j);
+    }
+}
+/** RUN_OF_A[n] = n times "a" */
+const RUN_OF_A = new LuaTable<number, string>();
+for (const n of $range(0, LABEL_LENGTH + 1)) RUN_OF_A.set(n, string.rep("a", n));
+
+/** Four 10-bit values (40 bits) -> 5 bytes, without bitwise operators. */
+function fortyBits(v1: number, v2: number, v3: number, v4: number): LuaMultiReturn<number[]> {
+    const m1 = v1 % 4;
+    const m2 = v2 % 16;
+    const m3 = v3 % 64;
+    const m4 = v4 % 256;
+    return $multi((v1 - m1) / 4, m1 * 64 + (v2 - m2) / 16, m2 * 16 + (v3 - m3) / 64, m3 * 4 + (v4 - m4) / 256, m4);
+}
+
+/**
+ * Is there a run of at least `length` "a" lying within label[from..to]?
+ * The first occurrence of the run decides: later ones end later still.
+ */
+function hasRun(label: string, from: number, to: number, length: number): boolean {
+    const [s] = string.find(label, RUN_OF_A.get(length), from, true);
+    return s !== undefined && s + length - 1 <= to;
+}
+
+/**
+ * Decode label[1..length] (the rest of the string is ignored) if it is
+ * exactly what an encoder emits, or return undefined
+ * so that the full path can say what is wrong with it. Plain finds and table
+ * lookups only: this runs for every stanza to a .v6.alt peer.
+ */
+function decodeEncoderLabel(label: string, length: number): string | undefined {
+    const [hyphen] = string.find(label, "-", 1, true);
+    let full = label;
+    if (hyphen === undefined) {
+        if (length !== LABEL_LENGTH) return undefined;
+        const [s] = string.find(label, "aa", 2, true);
+        if (s !== undefined && s <= LABEL_LENGTH - 2) return undefined;
+    } else {
+        const run = LABEL_LENGTH + 1 - length;
+        if (run < 2 || hyphen < 2 || hyphen > length - 1) return undefined;
+        if (string.find(label, "-", hyphen + 1, true)[0] !== undefined) return undefined;
+        if (hyphen > 2 && string.byte(label, hyphen - 1) === BYTE_a) return undefined;
+        if (hyphen + 1 < length && string.byte(label, hyphen + 1) === BYTE_a) return undefined;
+        if (hasRun(label, 2, hyphen - 1, run + 1) || hasRun(label, hyphen + 1, length - 1, run + 1)) return undefined;
+        if (hasRun(label, 2, hyphen - 1, run) && hasRun(label, hyphen + 1, length - 1, run)) return undefined;
+        full = string.sub(label, 1, hyphen - 1) + RUN_OF_A.get(run) + string.sub(label, hyphen + 1, length);
+    }
+    const [c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26] =
+        string.byte(full, 1, LABEL_LENGTH);
+    const v1 = PAIR_VALUE.get(c1 * 256 + c2);
+    const v2 = PAIR_VALUE.get(c3 * 256 + c4);
+    const v3 = PAIR_VALUE.get(c5 * 256 + c6);
+    const v4 = PAIR_VALUE.get(c7 * 256 + c8);
+    const v5 = PAIR_VALUE.get(c9 * 256 + c10);
+    const v6 = PAIR_VALUE.get(c11 * 256 + c12);
+    const v7 = PAIR_VALUE.get(c13 * 256 + c14);
+    const v8 = PAIR_VALUE.get(c15 * 256 + c16);
+    const v9 = PAIR_VALUE.get(c17 * 256 + c18);
+    const v10 = PAIR_VALUE.get(c19 * 256 + c20);
+    const v11 = PAIR_VALUE.get(c21 * 256 + c22);
+    const v12 = PAIR_VALUE.get(c23 * 256 + c24);
+    const v13 = PAIR_VALUE.get(c25 * 256 + c26);
+    // A character outside the alphabet (uppercase, say) made one value negative;
+    // the last character must leave the 2 padding bits clear.
+    if (v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0 || v13 % 4 !== 0) return undefined;
+    const [b1, b2, b3, b4, b5] = fortyBits(v1, v2, v3, v4);
+    const [b6, b7, b8, b9, b10] = fortyBits(v5, v6, v7, v8);
+    const [b11, b12, b13, b14, b15] = fortyBits(v9, v10, v11, v12);
+    return string.char(b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, v13 / 4);
+}
+
 /**
  * Name -> packed address. Only the label just before ".v6.alt" matters, so
  * every subdomain of a server decodes to its address. Strict mode accepts the
@@ -185,6 +265,14 @@ function hyphenPlacedByEncoder(label: string, hyphen: number, runLength: number)
  * aliases and ignores the padding bits.
  */
 export function decode(name: string, lax?: boolean): DecodeResult {
+    // The common case first: a name as an encoder writes it, no subdomain.
+    if (!lax && type(name) === "string") {
+        const [dot] = string.find(name, ".", 1, true);
+        if (dot !== undefined && dot === name.length - 6 && string.find(name, suffix, dot, true)[0] === dot) {
+            const packed = decodeEncoderLabel(name, dot - 1);
+            if (packed !== undefined) return $multi(packed, undefined, undefined);
+        }
+    }
     if (type(name) !== "string") return reject(tostring(name), "not-v6alt", "not a string");
     if (string.sub(name, -7) !== suffix) {
         if (string.lower(string.sub(name, -7)) === suffix) {
