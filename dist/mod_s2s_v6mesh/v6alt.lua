@@ -186,29 +186,24 @@ local function hyphenPlacedByEncoder(label, hyphen, runLength)
     end
     return before == 0 or after == 0
 end
---- Two base32 characters (as c1 * 256 + c2) -> their 10-bit value; anything else -> -2^30.
+--- Two characters (as c1 * 128 + c2) -> their 10-bit value, or NOT_BASE32
+-- when either is not a base32 character. Every ASCII slot is filled so that
+-- Lua keeps the table in its array part (16384 entries, 256 KiB) and lookups
+-- are plain indexing; a byte over 127 falls outside and reads as nil.
+local NOT_BASE32 = -1073741824
 local PAIR_VALUE = {}
-setmetatable(
-    PAIR_VALUE,
-    {__index = function() return -1073741824 end}
-)
+for key = 1, 128 * 128 - 1 do
+    PAIR_VALUE[key] = NOT_BASE32
+end
 for i = 0, 31 do
     for j = 0, 31 do
-        PAIR_VALUE[DIGIT_BYTE[i] * 256 + DIGIT_BYTE[j]] = i * 32 + j
+        PAIR_VALUE[DIGIT_BYTE[i] * 128 + DIGIT_BYTE[j]] = i * 32 + j
     end
 end
 --- RUN_OF_A[n] = n times "a"
 local RUN_OF_A = {}
 for n = 0, LABEL_LENGTH + 1 do
     RUN_OF_A[n] = string.rep("a", n)
-end
---- Four 10-bit values (40 bits) -> 5 bytes, without bitwise operators.
-local function fortyBits(v1, v2, v3, v4)
-    local m1 = v1 % 4
-    local m2 = v2 % 16
-    local m3 = v3 % 64
-    local m4 = v4 % 256
-    return (v1 - m1) / 4, m1 * 64 + (v2 - m2) / 16, m2 * 16 + (v3 - m3) / 64, m3 * 4 + (v4 - m4) / 256, m4
 end
 --- Is there a run of at least `length` "a" lying within label[from..to]?
 -- The first occurrence of the run decides: later ones end later still.
@@ -236,59 +231,67 @@ local function decodeEncoderLabel(label, length)
         if run < 2 or hyphen < 2 or hyphen > length - 1 then
             return nil
         end
-        if (string.find(label, "-", hyphen + 1, true)) ~= nil then
-            return nil
-        end
         if hyphen > 2 and string.byte(label, hyphen - 1) == BYTE_a then
             return nil
         end
         if hyphen + 1 < length and string.byte(label, hyphen + 1) == BYTE_a then
             return nil
         end
-        if hasRun(label, 2, hyphen - 1, run + 1) or hasRun(label, hyphen + 1, length - 1, run + 1) then
-            return nil
-        end
-        if hasRun(label, 2, hyphen - 1, run) and hasRun(label, hyphen + 1, length - 1, run) then
-            return nil
+        if hasRun(label, 2, length - 1, run) then
+            if hasRun(label, 2, hyphen - 1, run + 1) or hasRun(label, hyphen + 1, length - 1, run + 1) then
+                return nil
+            end
+            if hasRun(label, 2, hyphen - 1, run) and hasRun(label, hyphen + 1, length - 1, run) then
+                return nil
+            end
         end
         full = (string.sub(label, 1, hyphen - 1) .. RUN_OF_A[run]) .. string.sub(label, hyphen + 1, length)
     end
     local c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26 = string.byte(full, 1, LABEL_LENGTH)
-    local v1 = PAIR_VALUE[c1 * 256 + c2]
-    local v2 = PAIR_VALUE[c3 * 256 + c4]
-    local v3 = PAIR_VALUE[c5 * 256 + c6]
-    local v4 = PAIR_VALUE[c7 * 256 + c8]
-    local v5 = PAIR_VALUE[c9 * 256 + c10]
-    local v6 = PAIR_VALUE[c11 * 256 + c12]
-    local v7 = PAIR_VALUE[c13 * 256 + c14]
-    local v8 = PAIR_VALUE[c15 * 256 + c16]
-    local v9 = PAIR_VALUE[c17 * 256 + c18]
-    local v10 = PAIR_VALUE[c19 * 256 + c20]
-    local v11 = PAIR_VALUE[c21 * 256 + c22]
-    local v12 = PAIR_VALUE[c23 * 256 + c24]
-    local v13 = PAIR_VALUE[c25 * 256 + c26]
+    local v1 = PAIR_VALUE[c1 * 128 + c2] or NOT_BASE32
+    local v2 = PAIR_VALUE[c3 * 128 + c4] or NOT_BASE32
+    local v3 = PAIR_VALUE[c5 * 128 + c6] or NOT_BASE32
+    local v4 = PAIR_VALUE[c7 * 128 + c8] or NOT_BASE32
+    local v5 = PAIR_VALUE[c9 * 128 + c10] or NOT_BASE32
+    local v6 = PAIR_VALUE[c11 * 128 + c12] or NOT_BASE32
+    local v7 = PAIR_VALUE[c13 * 128 + c14] or NOT_BASE32
+    local v8 = PAIR_VALUE[c15 * 128 + c16] or NOT_BASE32
+    local v9 = PAIR_VALUE[c17 * 128 + c18] or NOT_BASE32
+    local v10 = PAIR_VALUE[c19 * 128 + c20] or NOT_BASE32
+    local v11 = PAIR_VALUE[c21 * 128 + c22] or NOT_BASE32
+    local v12 = PAIR_VALUE[c23 * 128 + c24] or NOT_BASE32
+    local v13 = PAIR_VALUE[c25 * 128 + c26] or NOT_BASE32
     if v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0 or v13 % 4 ~= 0 then
         return nil
     end
-    local b1, b2, b3, b4, b5 = fortyBits(v1, v2, v3, v4)
-    local b6, b7, b8, b9, b10 = fortyBits(v5, v6, v7, v8)
-    local b11, b12, b13, b14, b15 = fortyBits(v9, v10, v11, v12)
+    local m1 = v1 % 4
+    local m2 = v2 % 16
+    local m3 = v3 % 64
+    local m4 = v4 % 256
+    local m5 = v5 % 4
+    local m6 = v6 % 16
+    local m7 = v7 % 64
+    local m8 = v8 % 256
+    local m9 = v9 % 4
+    local m10 = v10 % 16
+    local m11 = v11 % 64
+    local m12 = v12 % 256
     return string.char(
-        b1,
-        b2,
-        b3,
-        b4,
-        b5,
-        b6,
-        b7,
-        b8,
-        b9,
-        b10,
-        b11,
-        b12,
-        b13,
-        b14,
-        b15,
+        (v1 - m1) / 4,
+        m1 * 64 + (v2 - m2) / 16,
+        m2 * 16 + (v3 - m3) / 64,
+        m3 * 4 + (v4 - m4) / 256,
+        m4,
+        (v5 - m5) / 4,
+        m5 * 64 + (v6 - m6) / 16,
+        m6 * 16 + (v7 - m7) / 64,
+        m7 * 4 + (v8 - m8) / 256,
+        m8,
+        (v9 - m9) / 4,
+        m9 * 64 + (v10 - m10) / 16,
+        m10 * 16 + (v11 - m11) / 64,
+        m11 * 4 + (v12 - m12) / 256,
+        m12,
         v13 / 4
     )
 end

@@ -180,26 +180,23 @@ function hyphenPlacedByEncoder(label: string, hyphen: number, runLength: number)
 
 /* Fast path ------------------------------------------------------------- */
 
-/** Two base32 characters (as c1 * 256 + c2) -> their 10-bit value; anything else -> -2^30. */
-const PAIR_VALUE = new LuaTable<number, number>();
-setmetatable(PAIR_VALUE, { __index: () => -1073741824 });
+/**
+ * Two characters (as c1 * 128 + c2) -> their 10-bit value, or NOT_BASE32
+ * when either is not a base32 character. Every ASCII slot is filled so that
+ * Lua keeps the table in its array part (16384 entries, 256 KiB) and lookups
+ * are plain indexing; a byte over 127 falls outside and reads as nil.
+ */
+const NOT_BASE32 = -1073741824;
+const PAIR_VALUE = new LuaTable<number, number | undefined>();
+for (const key of $range(1, 128 * 128 - 1)) PAIR_VALUE.set(key, NOT_BASE32);
 for (const i of $range(0, 31)) {
     for (const j of $range(0, 31)) {
-        PAIR_VALUE.set(DIGIT_BYTE.get(i) * 256 + DIGIT_BYTE.get(j), i * 32 + j);
+        PAIR_VALUE.set(DIGIT_BYTE.get(i) * 128 + DIGIT_BYTE.get(j), i * 32 + j);
     }
 }
 /** RUN_OF_A[n] = n times "a" */
 const RUN_OF_A = new LuaTable<number, string>();
 for (const n of $range(0, LABEL_LENGTH + 1)) RUN_OF_A.set(n, string.rep("a", n));
-
-/** Four 10-bit values (40 bits) -> 5 bytes, without bitwise operators. */
-function fortyBits(v1: number, v2: number, v3: number, v4: number): LuaMultiReturn<number[]> {
-    const m1 = v1 % 4;
-    const m2 = v2 % 16;
-    const m3 = v3 % 64;
-    const m4 = v4 % 256;
-    return $multi((v1 - m1) / 4, m1 * 64 + (v2 - m2) / 16, m2 * 16 + (v3 - m3) / 64, m3 * 4 + (v4 - m4) / 256, m4);
-}
 
 /**
  * Is there a run of at least `length` "a" lying within label[from..to]?
@@ -226,35 +223,44 @@ function decodeEncoderLabel(label: string, length: number): string | undefined {
     } else {
         const run = LABEL_LENGTH + 1 - length;
         if (run < 2 || hyphen < 2 || hyphen > length - 1) return undefined;
-        if (string.find(label, "-", hyphen + 1, true)[0] !== undefined) return undefined;
+        // (A second "-" is caught below: it is not a base32 character.)
         if (hyphen > 2 && string.byte(label, hyphen - 1) === BYTE_a) return undefined;
         if (hyphen + 1 < length && string.byte(label, hyphen + 1) === BYTE_a) return undefined;
-        if (hasRun(label, 2, hyphen - 1, run + 1) || hasRun(label, hyphen + 1, length - 1, run + 1)) return undefined;
-        if (hasRun(label, 2, hyphen - 1, run) && hasRun(label, hyphen + 1, length - 1, run)) return undefined;
+        // Usually no other run is as long; only then do ties need a closer look.
+        if (hasRun(label, 2, length - 1, run)) {
+            if (hasRun(label, 2, hyphen - 1, run + 1) || hasRun(label, hyphen + 1, length - 1, run + 1)) return undefined;
+            if (hasRun(label, 2, hyphen - 1, run) && hasRun(label, hyphen + 1, length - 1, run)) return undefined;
+        }
         full = string.sub(label, 1, hyphen - 1) + RUN_OF_A.get(run) + string.sub(label, hyphen + 1, length);
     }
     const [c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26] =
         string.byte(full, 1, LABEL_LENGTH);
-    const v1 = PAIR_VALUE.get(c1 * 256 + c2);
-    const v2 = PAIR_VALUE.get(c3 * 256 + c4);
-    const v3 = PAIR_VALUE.get(c5 * 256 + c6);
-    const v4 = PAIR_VALUE.get(c7 * 256 + c8);
-    const v5 = PAIR_VALUE.get(c9 * 256 + c10);
-    const v6 = PAIR_VALUE.get(c11 * 256 + c12);
-    const v7 = PAIR_VALUE.get(c13 * 256 + c14);
-    const v8 = PAIR_VALUE.get(c15 * 256 + c16);
-    const v9 = PAIR_VALUE.get(c17 * 256 + c18);
-    const v10 = PAIR_VALUE.get(c19 * 256 + c20);
-    const v11 = PAIR_VALUE.get(c21 * 256 + c22);
-    const v12 = PAIR_VALUE.get(c23 * 256 + c24);
-    const v13 = PAIR_VALUE.get(c25 * 256 + c26);
+    const v1 = PAIR_VALUE.get(c1 * 128 + c2) ?? NOT_BASE32;
+    const v2 = PAIR_VALUE.get(c3 * 128 + c4) ?? NOT_BASE32;
+    const v3 = PAIR_VALUE.get(c5 * 128 + c6) ?? NOT_BASE32;
+    const v4 = PAIR_VALUE.get(c7 * 128 + c8) ?? NOT_BASE32;
+    const v5 = PAIR_VALUE.get(c9 * 128 + c10) ?? NOT_BASE32;
+    const v6 = PAIR_VALUE.get(c11 * 128 + c12) ?? NOT_BASE32;
+    const v7 = PAIR_VALUE.get(c13 * 128 + c14) ?? NOT_BASE32;
+    const v8 = PAIR_VALUE.get(c15 * 128 + c16) ?? NOT_BASE32;
+    const v9 = PAIR_VALUE.get(c17 * 128 + c18) ?? NOT_BASE32;
+    const v10 = PAIR_VALUE.get(c19 * 128 + c20) ?? NOT_BASE32;
+    const v11 = PAIR_VALUE.get(c21 * 128 + c22) ?? NOT_BASE32;
+    const v12 = PAIR_VALUE.get(c23 * 128 + c24) ?? NOT_BASE32;
+    const v13 = PAIR_VALUE.get(c25 * 128 + c26) ?? NOT_BASE32;
     // A character outside the alphabet (uppercase, say) made one value negative;
     // the last character must leave the 2 padding bits clear.
     if (v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0 || v13 % 4 !== 0) return undefined;
-    const [b1, b2, b3, b4, b5] = fortyBits(v1, v2, v3, v4);
-    const [b6, b7, b8, b9, b10] = fortyBits(v5, v6, v7, v8);
-    const [b11, b12, b13, b14, b15] = fortyBits(v9, v10, v11, v12);
-    return string.char(b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15, v13 / 4);
+    // Each 4 values hold 40 bits = 5 bytes: split them with % and exact division.
+    const m1 = v1 % 4, m2 = v2 % 16, m3 = v3 % 64, m4 = v4 % 256;
+    const m5 = v5 % 4, m6 = v6 % 16, m7 = v7 % 64, m8 = v8 % 256;
+    const m9 = v9 % 4, m10 = v10 % 16, m11 = v11 % 64, m12 = v12 % 256;
+    return string.char(
+        (v1 - m1) / 4, m1 * 64 + (v2 - m2) / 16, m2 * 16 + (v3 - m3) / 64, m3 * 4 + (v4 - m4) / 256, m4,
+        (v5 - m5) / 4, m5 * 64 + (v6 - m6) / 16, m6 * 16 + (v7 - m7) / 64, m7 * 4 + (v8 - m8) / 256, m8,
+        (v9 - m9) / 4, m9 * 64 + (v10 - m10) / 16, m10 * 16 + (v11 - m11) / 64, m11 * 4 + (v12 - m12) / 256, m12,
+        v13 / 4
+    );
 }
 
 /**
