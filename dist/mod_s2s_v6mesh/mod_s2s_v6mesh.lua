@@ -145,6 +145,13 @@ local function trustPeer(session, peer, decision)
         why
     )
 end
+--- A use_tls = false range: no TLS, and with trust the address alone authenticates the peer.
+local function goWithoutTls(session, peer, decision)
+    markPlaintext(session, peer, decision)
+    if decision.trust_all_certs then
+        trustPeer(session, peer, decision)
+    end
+end
 local function refuse(session, claimed, why)
     session.log(
         "warn",
@@ -301,10 +308,7 @@ module.add_host = function(hostModule)
                 policies.describe(decision)
             )
             if not decision.use_tls then
-                markPlaintext(session, toHost, decision)
-                if decision.trust_all_certs then
-                    trustPeer(session, toHost, decision)
-                end
+                goWithoutTls(session, toHost, decision)
             end
         end,
         100
@@ -324,10 +328,7 @@ module.add_host = function(hostModule)
             end
             session.v6mesh = {address = decision.address, plaintext = false}
             if not decision.use_tls and not session.secure then
-                markPlaintext(session, peer, decision)
-                if decision.trust_all_certs then
-                    trustPeer(session, peer, decision)
-                end
+                goWithoutTls(session, peer, decision)
             end
         end,
         1000

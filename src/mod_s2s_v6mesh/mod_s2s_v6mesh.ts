@@ -133,6 +133,12 @@ function trustPeer(session: S2SSession, peer: string, decision: policies.Decisio
     session.log("info", "Trusting %s: it is at [%s], the address its name encodes (%s)", peer, decision.address, why);
 }
 
+/** A use_tls = false range: no TLS, and with trust the address alone authenticates the peer. */
+function goWithoutTls(session: S2SSession, peer: string, decision: policies.Decision): void {
+    markPlaintext(session, peer, decision);
+    if (decision.trust_all_certs) trustPeer(session, peer, decision);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Incoming claims                                                          */
 
@@ -258,10 +264,7 @@ module.add_host = (hostModule: ProsodyModule) => {
             const decision = policies.decide(settings.policy, packed);
             session.v6mesh = { address: decision.address, plaintext: false };
             session.log("debug", "%s is at [%s]:%d (%s)", toHost, decision.address, S2S_PORT, policies.describe(decision));
-            if (!decision.use_tls) {
-                markPlaintext(session, toHost, decision);
-                if (decision.trust_all_certs) trustPeer(session, toHost, decision);
-            }
+            if (!decision.use_tls) goWithoutTls(session, toHost, decision);
         },
         100
     );
@@ -278,10 +281,7 @@ module.add_host = (hostModule: ProsodyModule) => {
             const decision = checkPeer(session, peer, hostModule.host);
             if (decision === undefined || decision === false) return;
             session.v6mesh = { address: decision.address, plaintext: false };
-            if (!decision.use_tls && !session.secure) {
-                markPlaintext(session, peer as string, decision);
-                if (decision.trust_all_certs) trustPeer(session, peer as string, decision);
-            }
+            if (!decision.use_tls && !session.secure) goWithoutTls(session, peer as string, decision);
         },
         1000
     );
