@@ -126,6 +126,7 @@ end
 --- Let a session that this policy sends without TLS past s2s_require_encryption.
 local function markPlaintext(session, peer, decision)
     session.secure = true
+    session.ssl_ctx = false
     session.v6mesh.plaintext = true
     session.log("info", "Federating with %s without TLS: range %s has use_tls = false", peer, decision.range.cidr.text)
 end

@@ -120,6 +120,9 @@ function markPlaintext(session: S2SSession, peer: string, decision: policies.Dec
     // mod_s2s and mod_tls read s2s_require_encryption once at load; `secure`
     // is the per-session switch they honour. `encrypted` stays unset.
     session.secure = true;
+    // No TLS context: mod_tls then neither offers nor starts TLS. (Prosody 13
+    // already stops at `secure`; 0.12's mod_tls only looks at this.)
+    session.ssl_ctx = false;
     (session.v6mesh as { plaintext: boolean }).plaintext = true;
     session.log("info", "Federating with %s without TLS: range %s has use_tls = false", peer, (decision.range as policies.RangeSettings).cidr.text);
 }

@@ -74,6 +74,8 @@ interface S2SSession {
     cert_chain_status?: "valid" | "invalid";
     cert_identity_status?: "valid" | "invalid";
     authenticated_remote?: boolean;
+    /** mod_tls's TLS context for the session; false: no TLS on this one. */
+    ssl_ctx?: unknown;
     conn?: { ip(this: void): string | undefined } | { ip(): string | undefined };
     log: ProsodyLogger;
     close(this: S2SSession, reason: { condition: string; text: string }, remoteReason?: unknown, localReason?: string): void;
