@@ -492,6 +492,14 @@ prosody_install_rock() {
   V6M_OUT=$(v6m__as_prosody "$name" env LUAROCKS_CONFIG="$dir/luarocks-config.lua" \
     timeout 120 "$ctl" --config "$dir/prosody.cfg.lua" "${args[@]}" 2>"$dir/install.err") || rc=$?
   V6M_ERR=$(cat "$dir/install.err")
+  # prosodyctl 13 exits 0 even when luarocks found nothing to install.
+  if ((rc == 0)) && grep -q '^Error:' <<<"$V6M_OUT$V6M_ERR"; then rc=1; fi
+  if ((rc == 0)) && [[ $rock == mod_s2s_v6mesh ]] &&
+    ! compgen -G "$dir/data/custom_plugins/share/lua/*/mod_s2s_v6mesh/mod_s2s_v6mesh.lua" >/dev/null; then
+    V6M_ERR+=$'
+prosodyctl install reported success, but mod_s2s_v6mesh.lua is not in custom_plugins'
+    rc=1
+  fi
   return "$rc"
 }
 
