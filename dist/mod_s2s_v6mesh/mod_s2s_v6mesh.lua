@@ -67,11 +67,11 @@ for host in pairs(prosody.hosts) do
 end
 module:hook(
     "host-activated",
-    function(event) return noteOwnHost(event.host) end
+    function(host) return noteOwnHost(host) end
 )
 module:hook(
     "host-deactivated",
-    function(event) return forgetOwnHost(event.host) end
+    function(host) return forgetOwnHost(host) end
 )
 --- Answer a stanza we will not route with an error, unless it is one itself.
 local function bounce(hostModule, event, condition, text)
@@ -85,6 +85,9 @@ local function bounce(hostModule, event, condition, text)
         event.to_host,
         text
     )
+    if stanza.name ~= "message" and stanza.name ~= "presence" and stanza.name ~= "iq" then
+        return true
+    end
     if stanzaType == "error" or stanzaType == "result" or stanza.attr.from == nil then
         return true
     end

@@ -68,8 +68,9 @@ function forgetOwnHost(host: string): void {
 }
 
 for (const [host] of prosody.hosts) noteOwnHost(host);
-module.hook<{ host: string }>("host-activated", (event) => noteOwnHost(event.host));
-module.hook<{ host: string }>("host-deactivated", (event) => forgetOwnHost(event.host));
+// core/hostmanager fires these with the bare host name, not an event table.
+module.hook<string>("host-activated", (host) => noteOwnHost(host));
+module.hook<string>("host-deactivated", (host) => forgetOwnHost(host));
 
 /* ---------------------------------------------------------------------- */
 /* Outgoing                                                                 */
@@ -85,6 +86,9 @@ function bounce(hostModule: ProsodyModule, event: RouteEvent, condition: string,
     const stanza = event.stanza;
     const stanzaType = stanza.attr.type;
     hostModule.log("info", "Not sending %s from %s to %s: %s", stanza.name, tostring(stanza.attr.from), event.to_host, text);
+    // Only stanzas get an error back; dialback and other stream elements,
+    // errors, results and unavailable presence are just dropped.
+    if (stanza.name !== "message" && stanza.name !== "presence" && stanza.name !== "iq") return true;
     if (stanzaType === "error" || stanzaType === "result" || stanza.attr.from === undefined) return true;
     if (stanza.name === "presence" && stanzaType === "unavailable") return true;
     hostModule.send(st.error_reply(stanza, "cancel", condition, text));
