@@ -24,11 +24,7 @@ if ! dom_a=$(v6alt_name "$ip_a" 2>&1) || ! dom_b=$(v6alt_name "$ip_b" 2>&1); the
 fi
 v6m_ok "names: $ip_a = $dom_a, $ip_b = $dom_b"
 
-rock=$(v6m_find_rock)
-if [[ -z $rock ]]; then
-  v6m_not_ok "rock exists" "no build/rocks/mod_s2s_v6mesh-*.rock: run npm run rock"
-  exit 1
-fi
+v6m_use_rock
 
 mesh_create
 prosody_create a "$va" "$dom_a" "$ip_a"

@@ -26,6 +26,7 @@
 #   chat_check FROM_SRV FUSER FPASS TO_SRV TUSER TPASS BODY [TIMEOUT]   one result line
 #   v6alt_name IPV6               the name, computed by the shipped Lua in dist/
 #   v6m_find_rock / v6m_find_rocks_server   build/rocks (or $V6M_ROCK / $V6M_ROCKS_SERVER)
+#   v6m_use_rock                  sets $rock to a private copy of the rock (exits if none)
 #   v6m_ok / v6m_not_ok / v6m_check / v6m_check_eq    results (see README.md)
 #
 # Names of everything created carry V6M_ID (default v6m<pid>); cleanup removes
@@ -728,6 +729,20 @@ v6m_find_rock() {
   local f
   f=$(ls -t "$V6M_REPO"/build/rocks/mod_s2s_v6mesh-*.rock 2>/dev/null | head -n 1)
   [[ -n $f ]] && echo "$f"
+}
+
+# v6m_use_rock — sets $rock to a private copy (in this run's temp dir) of the
+# rock under test, or reports a failed check and exits when there is none.
+# The copy keeps a run independent of a build-rock.sh that runs meanwhile.
+v6m_use_rock() {
+  local found
+  found=$(v6m_find_rock)
+  if [[ -z $found ]]; then
+    v6m_not_ok "rock exists" "no build/rocks/mod_s2s_v6mesh-*.rock: run npm run rock"
+    exit 1
+  fi
+  cp "$found" "$V6M_TMP/" || v6m_die "cannot copy $found"
+  rock=$V6M_TMP/$(basename "$found")
 }
 
 # The rocks server dir to test: $V6M_ROCKS_SERVER if set, else build/rocks

@@ -37,13 +37,7 @@ va=${1:-13}
 vb=${2:-13}
 v6m_setup "classic-dns-$va-$vb"
 
-rock=$(v6m_find_rock)
-if [[ -z $rock ]]; then
-  v6m_not_ok "rock exists" "no build/rocks/mod_s2s_v6mesh-*.rock: run bash scripts/build-rock.sh"
-  exit 1
-fi
-# Install from a private copy: build-rock.sh empties build/rocks while it runs.
-cp "$rock" "$V6M_TMP/" && rock=$V6M_TMP/$(basename "$rock")
+v6m_use_rock
 command -v dnsmasq >/dev/null || v6m_die "missing tool: dnsmasq (run scripts/install-deps.sh)"
 
 ip_a=$V6M_PREFIX::c:a

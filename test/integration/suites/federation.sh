@@ -130,8 +130,7 @@ ip_a=${V6M_PREFIX}::a1
 ip_b=${V6M_PREFIX}::b1
 dom_a=$(v6alt_name "$ip_a") && dom_b=$(v6alt_name "$ip_b") ||
   { v6m_not_ok "names from dist/ (v6alt_name)" "run npm run build"; exit 1; }
-rock=$(v6m_find_rock)
-[[ -n $rock ]] || { v6m_not_ok "rock exists" "run scripts/build-rock.sh"; exit 1; }
+v6m_use_rock
 note "A: Prosody $va at [$ip_a] = $dom_a;  B: Prosody $vb at [$ip_b] = $dom_b"
 
 mesh_create

@@ -50,8 +50,7 @@ ip_b=${V6M_PREFIX}::b1
 ip_c=${V6M_PREFIX}::c1
 dom_a=$(v6alt_name "$ip_a") && dom_b=$(v6alt_name "$ip_b") && dom_c=$(v6alt_name "$ip_c") ||
   { v6m_not_ok "names from dist/ (v6alt_name)" "run npm run build"; exit 1; }
-rock=$(v6m_find_rock)
-[[ -n $rock ]] || { v6m_not_ok "rock exists" "run scripts/build-rock.sh"; exit 1; }
+v6m_use_rock
 
 # C's other claims. C's own address, uncompressed: decodes (laxly) to the very
 # address C connects from, so only the canonical-name rule can refuse it.

@@ -35,13 +35,7 @@ va=${1:-13}
 vb=${2:-13}
 v6m_setup "ranges-$va-$vb"
 
-rock=$(v6m_find_rock)
-if [[ -z $rock ]]; then
-  v6m_not_ok "rock exists" "no build/rocks/mod_s2s_v6mesh-*.rock: run bash scripts/build-rock.sh"
-  exit 1
-fi
-# Install from a private copy: build-rock.sh empties build/rocks while it runs.
-cp "$rock" "$V6M_TMP/" && rock=$V6M_TMP/$(basename "$rock")
+v6m_use_rock
 
 # RFC 5952 text of an address or network, by Python (independent of dist/).
 py_net() { python3 -c 'import ipaddress, sys; print(ipaddress.ip_network(sys.argv[1], strict=False))' "$1"; }

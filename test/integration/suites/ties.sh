@@ -27,13 +27,7 @@ va=${1:-13}
 vb=${2:-13}
 v6m_setup "ties-$va-$vb"
 
-rock=$(v6m_find_rock)
-if [[ -z $rock ]]; then
-  v6m_not_ok "rock exists" "no build/rocks/mod_s2s_v6mesh-*.rock: run bash scripts/build-rock.sh"
-  exit 1
-fi
-# Install from a private copy: build-rock.sh empties build/rocks while it runs.
-cp "$rock" "$V6M_TMP/" && rock=$V6M_TMP/$(basename "$rock")
+v6m_use_rock
 
 # tie_info IPV6 -> "ip canonical reference uncompressed middle tied_runs run_length first last"
 # (middle/first/last: the hyphen on the second/first/last of the tied runs,
