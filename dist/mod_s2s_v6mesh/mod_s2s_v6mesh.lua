@@ -16,6 +16,29 @@ local string_sub = string.sub
 --- Packed address -> the local host whose .v6.alt name encodes it.
 local ownAddresses = {}
 local hostSettings = {}
+local refusalCaches = {}
+local REFUSAL_CACHE_LIMIT = 4096
+local function clearRefusalCaches()
+    for ____, cache in pairs(refusalCaches) do
+        cache.entries = {}
+        cache.size = 0
+    end
+end
+--- Why the policy refuses this destination, or false; remembered per host.
+local function refusalFor(cache, policy, packed)
+    local known = cache.entries[packed]
+    if known ~= nil then
+        return known
+    end
+    local refused = policies.decide(policy, packed).refused or false
+    if cache.size >= REFUSAL_CACHE_LIMIT then
+        cache.entries = {}
+        cache.size = 0
+    end
+    cache.entries[packed] = refused
+    cache.size = cache.size + 1
+    return refused
+end
 --- Read and validate this module's options; a bad value stops the load.
 local function readSettings(m)
     local trust = m:get_option_boolean("s2s_v6mesh_trust_all_certs", true)
@@ -50,6 +73,7 @@ local function noteOwnHost(host)
     local packed = v6alt.decode(host, true)
     if packed ~= nil and ownAddresses[packed] == nil then
         ownAddresses[packed] = host
+        clearRefusalCaches()
     end
 end
 local function forgetOwnHost(host)
@@ -61,6 +85,7 @@ local function forgetOwnHost(host)
     for other in pairs(prosody.hosts) do
         noteOwnHost(other)
     end
+    clearRefusalCaches()
 end
 for host in pairs(prosody.hosts) do
     noteOwnHost(host)
@@ -268,6 +293,8 @@ end
 module.add_host = function(hostModule)
     local settings = readSettings(hostModule)
     hostSettings[hostModule.host] = settings
+    local refusals = {entries = {}, size = 0}
+    refusalCaches[hostModule.host] = refusals
     noteOwnHost(hostModule.host)
     diagnoseHost(hostModule)
     hostModule:hook(
@@ -281,9 +308,9 @@ module.add_host = function(hostModule)
             if packed == nil then
                 return bounce(hostModule, event, "remote-server-not-found", err)
             end
-            local decision = policies.decide(settings.policy, packed)
-            if decision.refused ~= nil then
-                return bounce(hostModule, event, "policy-violation", ((toHost .. " is ") .. decision.refused) .. "; this server does not connect there")
+            local refused = refusalFor(refusals, settings.policy, packed)
+            if refused ~= false then
+                return bounce(hostModule, event, "policy-violation", ((toHost .. " is ") .. refused) .. "; this server does not connect there")
             end
             return nil
         end,

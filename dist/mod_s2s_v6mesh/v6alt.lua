@@ -302,9 +302,28 @@ end
 -- aliases and ignores the padding bits.
 function ____exports.decode(name, lax)
     if not lax and type(name) == "string" then
+        local length = #name
         local dot = string.find(name, ".", 1, true)
-        if dot ~= nil and dot == #name - 6 and (string.find(name, ____exports.suffix, dot, true)) == dot then
+        if dot ~= nil and dot == length - 6 and (string.find(name, ____exports.suffix, dot, true)) == dot then
             local packed = decodeEncoderLabel(name, dot - 1)
+            if packed ~= nil then
+                return packed, nil, nil
+            end
+        elseif dot ~= nil and dot > 1 and dot < length - 6 and (string.find(name, ____exports.suffix, length - 6, true)) == length - 6 and (string.find(name, "..", 1, true)) == nil then
+            local labelDot = dot
+            do
+                while true do
+                    local next = string.find(name, ".", labelDot + 1, true)
+                    if next == nil or next >= length - 6 then
+                        break
+                    end
+                    labelDot = next
+                end
+            end
+            local packed = decodeEncoderLabel(
+                string.sub(name, labelDot + 1, length - 7),
+                length - 7 - labelDot
+            )
             if packed ~= nil then
                 return packed, nil, nil
             end

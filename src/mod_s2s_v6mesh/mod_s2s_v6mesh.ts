@@ -31,6 +31,39 @@ interface HostSettings {
 const ownAddresses = new LuaTable<string, string>();
 const hostSettings = new LuaTable<string, HostSettings>();
 
+/**
+ * Per host: packed destination -> why it is refused, or false. The policy
+ * is fixed at load except for our own addresses, so this is cleared when
+ * those change; it keeps policies.decide() off the per-stanza path.
+ */
+interface RefusalCache {
+    entries: LuaTable<string, string | false>;
+    size: number;
+}
+const refusalCaches = new LuaTable<string, RefusalCache>();
+const REFUSAL_CACHE_LIMIT = 4096;
+
+function clearRefusalCaches(): void {
+    for (const [, cache] of refusalCaches) {
+        cache.entries = new LuaTable();
+        cache.size = 0;
+    }
+}
+
+/** Why the policy refuses this destination, or false; remembered per host. */
+function refusalFor(cache: RefusalCache, policy: policies.Policy, packed: string): string | false {
+    const known = cache.entries.get(packed);
+    if (known !== undefined) return known;
+    const refused = policies.decide(policy, packed).refused ?? false;
+    if (cache.size >= REFUSAL_CACHE_LIMIT) {
+        cache.entries = new LuaTable();
+        cache.size = 0;
+    }
+    cache.entries.set(packed, refused);
+    cache.size += 1;
+    return refused;
+}
+
 /** Read and validate this module's options; a bad value stops the load. */
 function readSettings(m: ProsodyModule): HostSettings {
     const trust = m.get_option_boolean("s2s_v6mesh_trust_all_certs", true);
@@ -57,7 +90,10 @@ function settingsFor(host: string | undefined): HostSettings {
 function noteOwnHost(host: string): void {
     if (string_sub(host, -7) !== SUFFIX) return;
     const [packed] = v6alt.decode(host, true);
-    if (packed !== undefined && ownAddresses.get(packed) === undefined) ownAddresses.set(packed, host);
+    if (packed !== undefined && ownAddresses.get(packed) === undefined) {
+        ownAddresses.set(packed, host);
+        clearRefusalCaches();
+    }
 }
 
 function forgetOwnHost(host: string): void {
@@ -65,6 +101,7 @@ function forgetOwnHost(host: string): void {
         if (owner === host) ownAddresses.delete(packed);
     }
     for (const [other] of prosody.hosts) noteOwnHost(other);
+    clearRefusalCaches();
 }
 
 for (const [host] of prosody.hosts) noteOwnHost(host);
@@ -240,6 +277,8 @@ function diagnoseHost(hostModule: ProsodyModule): void {
 module.add_host = (hostModule: ProsodyModule) => {
     const settings = readSettings(hostModule);
     hostSettings.set(hostModule.host, settings);
+    const refusals: RefusalCache = { entries: new LuaTable(), size: 0 };
+    refusalCaches.set(hostModule.host, refusals);
     noteOwnHost(hostModule.host);
     diagnoseHost(hostModule);
 
@@ -251,9 +290,9 @@ module.add_host = (hostModule: ProsodyModule) => {
             if (string_sub(toHost, -7) !== SUFFIX) return undefined;
             const [packed, err] = v6alt.decode(toHost, settings.lax);
             if (packed === undefined) return bounce(hostModule, event, "remote-server-not-found", err as string);
-            const decision = policies.decide(settings.policy, packed);
-            if (decision.refused !== undefined) {
-                return bounce(hostModule, event, "policy-violation", `${toHost} is ${decision.refused}; this server does not connect there`);
+            const refused = refusalFor(refusals, settings.policy, packed);
+            if (refused !== false) {
+                return bounce(hostModule, event, "policy-violation", `${toHost} is ${refused}; this server does not connect there`);
             }
             return undefined;
         },

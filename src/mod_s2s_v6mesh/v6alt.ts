@@ -271,11 +271,28 @@ function decodeEncoderLabel(label: string, length: number): string | undefined {
  * aliases and ignores the padding bits.
  */
 export function decode(name: string, lax?: boolean): DecodeResult {
-    // The common case first: a name as an encoder writes it, no subdomain.
+    // The common cases first: a name as an encoder writes it, or a subdomain
+    // of one (muc., upload.), with plain finds only.
     if (!lax && type(name) === "string") {
+        const length = name.length;
         const [dot] = string.find(name, ".", 1, true);
-        if (dot !== undefined && dot === name.length - 6 && string.find(name, suffix, dot, true)[0] === dot) {
+        if (dot !== undefined && dot === length - 6 && string.find(name, suffix, dot, true)[0] === dot) {
             const packed = decodeEncoderLabel(name, dot - 1);
+            if (packed !== undefined) return $multi(packed, undefined, undefined);
+        } else if (
+            dot !== undefined &&
+            dot > 1 &&
+            dot < length - 6 &&
+            string.find(name, suffix, length - 6, true)[0] === length - 6 &&
+            string.find(name, "..", 1, true)[0] === undefined
+        ) {
+            let labelDot = dot;
+            for (;;) {
+                const [next] = string.find(name, ".", labelDot + 1, true);
+                if (next === undefined || next >= length - 6) break;
+                labelDot = next;
+            }
+            const packed = decodeEncoderLabel(string.sub(name, labelDot + 1, length - 7), length - 7 - labelDot);
             if (packed !== undefined) return $multi(packed, undefined, undefined);
         }
     }
