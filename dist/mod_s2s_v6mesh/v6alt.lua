@@ -67,25 +67,6 @@ local function base32(packed)
         DIGIT_BYTE[b16 % 8 * 4]
     )
 end
---- 8 base32 characters starting at `at` -> 5 bytes.
-local function decodeQuantum(s, at)
-    local c1, c2, c3, c4, c5, c6, c7, c8 = string.byte(s, at, at + 7)
-    local hi = DIGIT_VALUE[c1] * 32768 + DIGIT_VALUE[c2] * 1024 + DIGIT_VALUE[c3] * 32 + DIGIT_VALUE[c4]
-    local lo = DIGIT_VALUE[c5] * 32768 + DIGIT_VALUE[c6] * 1024 + DIGIT_VALUE[c7] * 32 + DIGIT_VALUE[c8]
-    return string.char(
-        math.floor(hi / 4096),
-        math.floor(hi / 16) % 256,
-        hi % 16 * 16 + math.floor(lo / P16),
-        math.floor(lo / P8) % 256,
-        lo % 256
-    )
-end
---- 26 base32 characters (validated) -> packed address; the 2 padding bits are dropped.
-local function unbase32(full)
-    local c25, c26 = string.byte(full, 25, 26)
-    local last = DIGIT_VALUE[c25] * 8 + math.floor(DIGIT_VALUE[c26] / 4)
-    return ((decodeQuantum(full, 1) .. decodeQuantum(full, 9)) .. decodeQuantum(full, 17)) .. string.char(last)
-end
 --- Compress the longest run of "a" inside positions 2..25 into one "-".
 -- Ties go to the first run (canonical) or, with preferLast, to the last one
 -- (what the deployed reference implementation emits).
@@ -205,6 +186,62 @@ local RUN_OF_A = {}
 for n = 0, LABEL_LENGTH + 1 do
     RUN_OF_A[n] = string.rep("a", n)
 end
+--- 26 characters -> packed address, two characters per table lookup; undefined
+-- when one is not a base32 character, or when the last one sets padding bits
+-- and dropPadding is false.
+local function unbase32(full, dropPadding)
+    local c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26 = string.byte(full, 1, LABEL_LENGTH)
+    local v1 = PAIR_VALUE[c1 * 128 + c2] or NOT_BASE32
+    local v2 = PAIR_VALUE[c3 * 128 + c4] or NOT_BASE32
+    local v3 = PAIR_VALUE[c5 * 128 + c6] or NOT_BASE32
+    local v4 = PAIR_VALUE[c7 * 128 + c8] or NOT_BASE32
+    local v5 = PAIR_VALUE[c9 * 128 + c10] or NOT_BASE32
+    local v6 = PAIR_VALUE[c11 * 128 + c12] or NOT_BASE32
+    local v7 = PAIR_VALUE[c13 * 128 + c14] or NOT_BASE32
+    local v8 = PAIR_VALUE[c15 * 128 + c16] or NOT_BASE32
+    local v9 = PAIR_VALUE[c17 * 128 + c18] or NOT_BASE32
+    local v10 = PAIR_VALUE[c19 * 128 + c20] or NOT_BASE32
+    local v11 = PAIR_VALUE[c21 * 128 + c22] or NOT_BASE32
+    local v12 = PAIR_VALUE[c23 * 128 + c24] or NOT_BASE32
+    local v13 = PAIR_VALUE[c25 * 128 + c26] or NOT_BASE32
+    if v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0 then
+        return nil
+    end
+    local padding = v13 % 4
+    if padding ~= 0 and not dropPadding then
+        return nil
+    end
+    local m1 = v1 % 4
+    local m2 = v2 % 16
+    local m3 = v3 % 64
+    local m4 = v4 % 256
+    local m5 = v5 % 4
+    local m6 = v6 % 16
+    local m7 = v7 % 64
+    local m8 = v8 % 256
+    local m9 = v9 % 4
+    local m10 = v10 % 16
+    local m11 = v11 % 64
+    local m12 = v12 % 256
+    return string.char(
+        (v1 - m1) / 4,
+        m1 * 64 + (v2 - m2) / 16,
+        m2 * 16 + (v3 - m3) / 64,
+        m3 * 4 + (v4 - m4) / 256,
+        m4,
+        (v5 - m5) / 4,
+        m5 * 64 + (v6 - m6) / 16,
+        m6 * 16 + (v7 - m7) / 64,
+        m7 * 4 + (v8 - m8) / 256,
+        m8,
+        (v9 - m9) / 4,
+        m9 * 64 + (v10 - m10) / 16,
+        m10 * 16 + (v11 - m11) / 64,
+        m11 * 4 + (v12 - m12) / 256,
+        m12,
+        (v13 - padding) / 4
+    )
+end
 --- Is there a run of at least `length` "a" lying within label[from..to]?
 -- The first occurrence of the run decides: later ones end later still.
 local function hasRun(label, from, to, length)
@@ -247,53 +284,7 @@ local function decodeEncoderLabel(label, length)
         end
         full = (string.sub(label, 1, hyphen - 1) .. RUN_OF_A[run]) .. string.sub(label, hyphen + 1, length)
     end
-    local c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26 = string.byte(full, 1, LABEL_LENGTH)
-    local v1 = PAIR_VALUE[c1 * 128 + c2] or NOT_BASE32
-    local v2 = PAIR_VALUE[c3 * 128 + c4] or NOT_BASE32
-    local v3 = PAIR_VALUE[c5 * 128 + c6] or NOT_BASE32
-    local v4 = PAIR_VALUE[c7 * 128 + c8] or NOT_BASE32
-    local v5 = PAIR_VALUE[c9 * 128 + c10] or NOT_BASE32
-    local v6 = PAIR_VALUE[c11 * 128 + c12] or NOT_BASE32
-    local v7 = PAIR_VALUE[c13 * 128 + c14] or NOT_BASE32
-    local v8 = PAIR_VALUE[c15 * 128 + c16] or NOT_BASE32
-    local v9 = PAIR_VALUE[c17 * 128 + c18] or NOT_BASE32
-    local v10 = PAIR_VALUE[c19 * 128 + c20] or NOT_BASE32
-    local v11 = PAIR_VALUE[c21 * 128 + c22] or NOT_BASE32
-    local v12 = PAIR_VALUE[c23 * 128 + c24] or NOT_BASE32
-    local v13 = PAIR_VALUE[c25 * 128 + c26] or NOT_BASE32
-    if v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0 or v13 % 4 ~= 0 then
-        return nil
-    end
-    local m1 = v1 % 4
-    local m2 = v2 % 16
-    local m3 = v3 % 64
-    local m4 = v4 % 256
-    local m5 = v5 % 4
-    local m6 = v6 % 16
-    local m7 = v7 % 64
-    local m8 = v8 % 256
-    local m9 = v9 % 4
-    local m10 = v10 % 16
-    local m11 = v11 % 64
-    local m12 = v12 % 256
-    return string.char(
-        (v1 - m1) / 4,
-        m1 * 64 + (v2 - m2) / 16,
-        m2 * 16 + (v3 - m3) / 64,
-        m3 * 4 + (v4 - m4) / 256,
-        m4,
-        (v5 - m5) / 4,
-        m5 * 64 + (v6 - m6) / 16,
-        m6 * 16 + (v7 - m7) / 64,
-        m7 * 4 + (v8 - m8) / 256,
-        m8,
-        (v9 - m9) / 4,
-        m9 * 64 + (v10 - m10) / 16,
-        m10 * 16 + (v11 - m11) / 64,
-        m11 * 4 + (v12 - m12) / 256,
-        m12,
-        v13 / 4
-    )
+    return unbase32(full, false)
 end
 --- Name -> packed address. Only the label just before ".v6.alt" matters, so
 -- every subdomain of a server decodes to its address. Strict mode accepts the
@@ -410,7 +401,7 @@ function ____exports.decode(name, lax)
             )
         end
     end
-    return unbase32(full), nil, nil
+    return unbase32(full, true), nil, nil
 end
 local function parseFail(text, why)
     return nil, (("'" .. text) .. "' is not a valid IPv6 address: ") .. why

@@ -71,27 +71,6 @@ function base32(packed: string): string {
     );
 }
 
-/** 8 base32 characters starting at `at` -> 5 bytes. */
-function decodeQuantum(s: string, at: number): string {
-    const [c1, c2, c3, c4, c5, c6, c7, c8] = string.byte(s, at, at + 7);
-    const hi = DIGIT_VALUE.get(c1) * 32768 + DIGIT_VALUE.get(c2) * 1024 + DIGIT_VALUE.get(c3) * 32 + DIGIT_VALUE.get(c4);
-    const lo = DIGIT_VALUE.get(c5) * 32768 + DIGIT_VALUE.get(c6) * 1024 + DIGIT_VALUE.get(c7) * 32 + DIGIT_VALUE.get(c8);
-    return string.char(
-        Math.floor(hi / 4096),
-        Math.floor(hi / 16) % 256,
-        (hi % 16) * 16 + Math.floor(lo / P16),
-        Math.floor(lo / P8) % 256,
-        lo % 256
-    );
-}
-
-/** 26 base32 characters (validated) -> packed address; the 2 padding bits are dropped. */
-function unbase32(full: string): string {
-    const [c25, c26] = string.byte(full, 25, 26);
-    const last = DIGIT_VALUE.get(c25) * 8 + Math.floor(DIGIT_VALUE.get(c26) / 4);
-    return decodeQuantum(full, 1) + decodeQuantum(full, 9) + decodeQuantum(full, 17) + string.char(last);
-}
-
 /**
  * Compress the longest run of "a" inside positions 2..25 into one "-".
  * Ties go to the first run (canonical) or, with preferLast, to the last one
@@ -199,6 +178,43 @@ const RUN_OF_A = new LuaTable<number, string>();
 for (const n of $range(0, LABEL_LENGTH + 1)) RUN_OF_A.set(n, string.rep("a", n));
 
 /**
+ * 26 characters -> packed address, two characters per table lookup; undefined
+ * when one is not a base32 character, or when the last one sets padding bits
+ * and dropPadding is false.
+ */
+function unbase32(full: string, dropPadding: boolean): string | undefined {
+    const [c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26] =
+        string.byte(full, 1, LABEL_LENGTH);
+    const v1 = PAIR_VALUE.get(c1 * 128 + c2) ?? NOT_BASE32;
+    const v2 = PAIR_VALUE.get(c3 * 128 + c4) ?? NOT_BASE32;
+    const v3 = PAIR_VALUE.get(c5 * 128 + c6) ?? NOT_BASE32;
+    const v4 = PAIR_VALUE.get(c7 * 128 + c8) ?? NOT_BASE32;
+    const v5 = PAIR_VALUE.get(c9 * 128 + c10) ?? NOT_BASE32;
+    const v6 = PAIR_VALUE.get(c11 * 128 + c12) ?? NOT_BASE32;
+    const v7 = PAIR_VALUE.get(c13 * 128 + c14) ?? NOT_BASE32;
+    const v8 = PAIR_VALUE.get(c15 * 128 + c16) ?? NOT_BASE32;
+    const v9 = PAIR_VALUE.get(c17 * 128 + c18) ?? NOT_BASE32;
+    const v10 = PAIR_VALUE.get(c19 * 128 + c20) ?? NOT_BASE32;
+    const v11 = PAIR_VALUE.get(c21 * 128 + c22) ?? NOT_BASE32;
+    const v12 = PAIR_VALUE.get(c23 * 128 + c24) ?? NOT_BASE32;
+    const v13 = PAIR_VALUE.get(c25 * 128 + c26) ?? NOT_BASE32;
+    // A character outside the alphabet (uppercase, say) made one value negative.
+    if (v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0) return undefined;
+    const padding = v13 % 4;
+    if (padding !== 0 && !dropPadding) return undefined;
+    // Each 4 values hold 40 bits = 5 bytes: split them with % and exact division.
+    const m1 = v1 % 4, m2 = v2 % 16, m3 = v3 % 64, m4 = v4 % 256;
+    const m5 = v5 % 4, m6 = v6 % 16, m7 = v7 % 64, m8 = v8 % 256;
+    const m9 = v9 % 4, m10 = v10 % 16, m11 = v11 % 64, m12 = v12 % 256;
+    return string.char(
+        (v1 - m1) / 4, m1 * 64 + (v2 - m2) / 16, m2 * 16 + (v3 - m3) / 64, m3 * 4 + (v4 - m4) / 256, m4,
+        (v5 - m5) / 4, m5 * 64 + (v6 - m6) / 16, m6 * 16 + (v7 - m7) / 64, m7 * 4 + (v8 - m8) / 256, m8,
+        (v9 - m9) / 4, m9 * 64 + (v10 - m10) / 16, m10 * 16 + (v11 - m11) / 64, m11 * 4 + (v12 - m12) / 256, m12,
+        (v13 - padding) / 4
+    );
+}
+
+/**
  * Is there a run of at least `length` "a" lying within label[from..to]?
  * The first occurrence of the run decides: later ones end later still.
  */
@@ -233,34 +249,7 @@ function decodeEncoderLabel(label: string, length: number): string | undefined {
         }
         full = string.sub(label, 1, hyphen - 1) + RUN_OF_A.get(run) + string.sub(label, hyphen + 1, length);
     }
-    const [c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26] =
-        string.byte(full, 1, LABEL_LENGTH);
-    const v1 = PAIR_VALUE.get(c1 * 128 + c2) ?? NOT_BASE32;
-    const v2 = PAIR_VALUE.get(c3 * 128 + c4) ?? NOT_BASE32;
-    const v3 = PAIR_VALUE.get(c5 * 128 + c6) ?? NOT_BASE32;
-    const v4 = PAIR_VALUE.get(c7 * 128 + c8) ?? NOT_BASE32;
-    const v5 = PAIR_VALUE.get(c9 * 128 + c10) ?? NOT_BASE32;
-    const v6 = PAIR_VALUE.get(c11 * 128 + c12) ?? NOT_BASE32;
-    const v7 = PAIR_VALUE.get(c13 * 128 + c14) ?? NOT_BASE32;
-    const v8 = PAIR_VALUE.get(c15 * 128 + c16) ?? NOT_BASE32;
-    const v9 = PAIR_VALUE.get(c17 * 128 + c18) ?? NOT_BASE32;
-    const v10 = PAIR_VALUE.get(c19 * 128 + c20) ?? NOT_BASE32;
-    const v11 = PAIR_VALUE.get(c21 * 128 + c22) ?? NOT_BASE32;
-    const v12 = PAIR_VALUE.get(c23 * 128 + c24) ?? NOT_BASE32;
-    const v13 = PAIR_VALUE.get(c25 * 128 + c26) ?? NOT_BASE32;
-    // A character outside the alphabet (uppercase, say) made one value negative;
-    // the last character must leave the 2 padding bits clear.
-    if (v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0 || v13 % 4 !== 0) return undefined;
-    // Each 4 values hold 40 bits = 5 bytes: split them with % and exact division.
-    const m1 = v1 % 4, m2 = v2 % 16, m3 = v3 % 64, m4 = v4 % 256;
-    const m5 = v5 % 4, m6 = v6 % 16, m7 = v7 % 64, m8 = v8 % 256;
-    const m9 = v9 % 4, m10 = v10 % 16, m11 = v11 % 64, m12 = v12 % 256;
-    return string.char(
-        (v1 - m1) / 4, m1 * 64 + (v2 - m2) / 16, m2 * 16 + (v3 - m3) / 64, m3 * 4 + (v4 - m4) / 256, m4,
-        (v5 - m5) / 4, m5 * 64 + (v6 - m6) / 16, m6 * 16 + (v7 - m7) / 64, m7 * 4 + (v8 - m8) / 256, m8,
-        (v9 - m9) / 4, m9 * 64 + (v10 - m10) / 16, m10 * 16 + (v11 - m11) / 64, m11 * 4 + (v12 - m12) / 256, m12,
-        v13 / 4
-    );
+    return unbase32(full, false);
 }
 
 /**
@@ -349,7 +338,7 @@ export function decode(name: string, lax?: boolean): DecodeResult {
             return reject(name, "misplaced-hyphen", `'-' is not where an encoder puts it (the name is ${compress(full, false)}${suffix})`);
         }
     }
-    return $multi(unbase32(full), undefined, undefined);
+    return $multi(unbase32(full, true) as string, undefined, undefined);
 }
 
 /* ---------------------------------------------------------------------- */
