@@ -16,12 +16,11 @@ local string_sub = string.sub
 --- Packed address -> the local host whose .v6.alt name encodes it.
 local ownAddresses = {}
 local hostSettings = {}
-local refusalCaches = {}
 local REFUSAL_CACHE_LIMIT = 4096
 local function clearRefusalCaches()
-    for ____, cache in pairs(refusalCaches) do
-        cache.entries = {}
-        cache.size = 0
+    for ____, settings in pairs(hostSettings) do
+        settings.refusals.entries = {}
+        settings.refusals.size = 0
     end
 end
 --- Why the policy refuses this destination, or false; remembered per host.
@@ -60,7 +59,7 @@ local function readSettings(m)
         error("mod_s2s_v6mesh: " .. why, 0)
     end
     policy.own = ownAddresses
-    return {policy = policy, lax = lax}
+    return {policy = policy, lax = lax, refusals = {entries = {}, size = 0}}
 end
 local globalSettings = readSettings(module)
 local function settingsFor(host)
@@ -293,8 +292,6 @@ end
 module.add_host = function(hostModule)
     local settings = readSettings(hostModule)
     hostSettings[hostModule.host] = settings
-    local refusals = {entries = {}, size = 0}
-    refusalCaches[hostModule.host] = refusals
     noteOwnHost(hostModule.host)
     diagnoseHost(hostModule)
     hostModule:hook(
@@ -308,7 +305,7 @@ module.add_host = function(hostModule)
             if packed == nil then
                 return bounce(hostModule, event, "remote-server-not-found", err)
             end
-            local refused = refusalFor(refusals, settings.policy, packed)
+            local refused = refusalFor(settings.refusals, settings.policy, packed)
             if refused ~= false then
                 return bounce(hostModule, event, "policy-violation", ((toHost .. " is ") .. refused) .. "; this server does not connect there")
             end

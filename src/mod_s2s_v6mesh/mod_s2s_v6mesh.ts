@@ -25,6 +25,7 @@ const string_sub = string.sub;
 interface HostSettings {
     policy: policies.Policy;
     lax: boolean;
+    refusals: RefusalCache;
 }
 
 /** Packed address -> the local host whose .v6.alt name encodes it. */
@@ -32,21 +33,20 @@ const ownAddresses = new LuaTable<string, string>();
 const hostSettings = new LuaTable<string, HostSettings>();
 
 /**
- * Per host: packed destination -> why it is refused, or false. The policy
- * is fixed at load except for our own addresses, so this is cleared when
- * those change; it keeps policies.decide() off the per-stanza path.
+ * Packed destination -> why it is refused, or false. The policy is fixed at
+ * load except for our own addresses, so this is cleared when those change;
+ * it keeps policies.decide() off the per-stanza path.
  */
 interface RefusalCache {
     entries: LuaTable<string, string | false>;
     size: number;
 }
-const refusalCaches = new LuaTable<string, RefusalCache>();
 const REFUSAL_CACHE_LIMIT = 4096;
 
 function clearRefusalCaches(): void {
-    for (const [, cache] of refusalCaches) {
-        cache.entries = new LuaTable();
-        cache.size = 0;
+    for (const [, settings] of hostSettings) {
+        settings.refusals.entries = new LuaTable();
+        settings.refusals.size = 0;
     }
 }
 
@@ -78,7 +78,7 @@ function readSettings(m: ProsodyModule): HostSettings {
         error(`mod_s2s_v6mesh: ${why}`, 0);
     }
     policy.own = ownAddresses;
-    return { policy, lax };
+    return { policy, lax, refusals: { entries: new LuaTable(), size: 0 } };
 }
 
 const globalSettings = readSettings(module);
@@ -277,8 +277,6 @@ function diagnoseHost(hostModule: ProsodyModule): void {
 module.add_host = (hostModule: ProsodyModule) => {
     const settings = readSettings(hostModule);
     hostSettings.set(hostModule.host, settings);
-    const refusals: RefusalCache = { entries: new LuaTable(), size: 0 };
-    refusalCaches.set(hostModule.host, refusals);
     noteOwnHost(hostModule.host);
     diagnoseHost(hostModule);
 
@@ -290,7 +288,7 @@ module.add_host = (hostModule: ProsodyModule) => {
             if (string_sub(toHost, -7) !== SUFFIX) return undefined;
             const [packed, err] = v6alt.decode(toHost, settings.lax);
             if (packed === undefined) return bounce(hostModule, event, "remote-server-not-found", err as string);
-            const refused = refusalFor(refusals, settings.policy, packed);
+            const refused = refusalFor(settings.refusals, settings.policy, packed);
             if (refused !== false) {
                 return bounce(hostModule, event, "policy-violation", `${toHost} is ${refused}; this server does not connect there`);
             }
