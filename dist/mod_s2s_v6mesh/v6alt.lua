@@ -167,18 +167,20 @@ local function hyphenPlacedByEncoder(label, hyphen, runLength)
     end
     return before == 0 or after == 0
 end
---- Two characters (as c1 * 128 + c2) -> their 10-bit value, or NOT_BASE32
--- when either is not a base32 character. Every ASCII slot is filled so that
--- Lua keeps the table in its array part (16384 entries, 256 KiB) and lookups
--- are plain indexing; a byte over 127 falls outside and reads as nil.
+--- Two characters (as c1 * 256 + c2) -> their 10-bit value, or NOT_BASE32
+-- when either is not a base32 character. Every slot with an ASCII c1 is
+-- filled so that Lua keeps the table in its array part (32768 entries) and
+-- lookups are plain indexing; a c1 over 127 falls outside and reads as nil.
+-- The multiplier must be 256, not 128: with 128 a high byte in c2 would
+-- land in the slot of another pair and decode as a valid character.
 local NOT_BASE32 = -1073741824
 local PAIR_VALUE = {}
-for key = 1, 128 * 128 - 1 do
+for key = 1, 128 * 256 - 1 do
     PAIR_VALUE[key] = NOT_BASE32
 end
 for i = 0, 31 do
     for j = 0, 31 do
-        PAIR_VALUE[DIGIT_BYTE[i] * 128 + DIGIT_BYTE[j]] = i * 32 + j
+        PAIR_VALUE[DIGIT_BYTE[i] * 256 + DIGIT_BYTE[j]] = i * 32 + j
     end
 end
 --- RUN_OF_A[n] = n times "a"
@@ -191,19 +193,19 @@ end
 -- and dropPadding is false.
 local function unbase32(full, dropPadding)
     local c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26 = string.byte(full, 1, LABEL_LENGTH)
-    local v1 = PAIR_VALUE[c1 * 128 + c2] or NOT_BASE32
-    local v2 = PAIR_VALUE[c3 * 128 + c4] or NOT_BASE32
-    local v3 = PAIR_VALUE[c5 * 128 + c6] or NOT_BASE32
-    local v4 = PAIR_VALUE[c7 * 128 + c8] or NOT_BASE32
-    local v5 = PAIR_VALUE[c9 * 128 + c10] or NOT_BASE32
-    local v6 = PAIR_VALUE[c11 * 128 + c12] or NOT_BASE32
-    local v7 = PAIR_VALUE[c13 * 128 + c14] or NOT_BASE32
-    local v8 = PAIR_VALUE[c15 * 128 + c16] or NOT_BASE32
-    local v9 = PAIR_VALUE[c17 * 128 + c18] or NOT_BASE32
-    local v10 = PAIR_VALUE[c19 * 128 + c20] or NOT_BASE32
-    local v11 = PAIR_VALUE[c21 * 128 + c22] or NOT_BASE32
-    local v12 = PAIR_VALUE[c23 * 128 + c24] or NOT_BASE32
-    local v13 = PAIR_VALUE[c25 * 128 + c26] or NOT_BASE32
+    local v1 = PAIR_VALUE[c1 * 256 + c2] or NOT_BASE32
+    local v2 = PAIR_VALUE[c3 * 256 + c4] or NOT_BASE32
+    local v3 = PAIR_VALUE[c5 * 256 + c6] or NOT_BASE32
+    local v4 = PAIR_VALUE[c7 * 256 + c8] or NOT_BASE32
+    local v5 = PAIR_VALUE[c9 * 256 + c10] or NOT_BASE32
+    local v6 = PAIR_VALUE[c11 * 256 + c12] or NOT_BASE32
+    local v7 = PAIR_VALUE[c13 * 256 + c14] or NOT_BASE32
+    local v8 = PAIR_VALUE[c15 * 256 + c16] or NOT_BASE32
+    local v9 = PAIR_VALUE[c17 * 256 + c18] or NOT_BASE32
+    local v10 = PAIR_VALUE[c19 * 256 + c20] or NOT_BASE32
+    local v11 = PAIR_VALUE[c21 * 256 + c22] or NOT_BASE32
+    local v12 = PAIR_VALUE[c23 * 256 + c24] or NOT_BASE32
+    local v13 = PAIR_VALUE[c25 * 256 + c26] or NOT_BASE32
     if v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0 then
         return nil
     end

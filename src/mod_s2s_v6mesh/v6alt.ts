@@ -160,17 +160,19 @@ function hyphenPlacedByEncoder(label: string, hyphen: number, runLength: number)
 /* Fast path ------------------------------------------------------------- */
 
 /**
- * Two characters (as c1 * 128 + c2) -> their 10-bit value, or NOT_BASE32
- * when either is not a base32 character. Every ASCII slot is filled so that
- * Lua keeps the table in its array part (16384 entries, 256 KiB) and lookups
- * are plain indexing; a byte over 127 falls outside and reads as nil.
+ * Two characters (as c1 * 256 + c2) -> their 10-bit value, or NOT_BASE32
+ * when either is not a base32 character. Every slot with an ASCII c1 is
+ * filled so that Lua keeps the table in its array part (32768 entries) and
+ * lookups are plain indexing; a c1 over 127 falls outside and reads as nil.
+ * The multiplier must be 256, not 128: with 128 a high byte in c2 would
+ * land in the slot of another pair and decode as a valid character.
  */
 const NOT_BASE32 = -1073741824;
 const PAIR_VALUE = new LuaTable<number, number | undefined>();
-for (const key of $range(1, 128 * 128 - 1)) PAIR_VALUE.set(key, NOT_BASE32);
+for (const key of $range(1, 128 * 256 - 1)) PAIR_VALUE.set(key, NOT_BASE32);
 for (const i of $range(0, 31)) {
     for (const j of $range(0, 31)) {
-        PAIR_VALUE.set(DIGIT_BYTE.get(i) * 128 + DIGIT_BYTE.get(j), i * 32 + j);
+        PAIR_VALUE.set(DIGIT_BYTE.get(i) * 256 + DIGIT_BYTE.get(j), i * 32 + j);
     }
 }
 /** RUN_OF_A[n] = n times "a" */
@@ -185,19 +187,19 @@ for (const n of $range(0, LABEL_LENGTH + 1)) RUN_OF_A.set(n, string.rep("a", n))
 function unbase32(full: string, dropPadding: boolean): string | undefined {
     const [c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26] =
         string.byte(full, 1, LABEL_LENGTH);
-    const v1 = PAIR_VALUE.get(c1 * 128 + c2) ?? NOT_BASE32;
-    const v2 = PAIR_VALUE.get(c3 * 128 + c4) ?? NOT_BASE32;
-    const v3 = PAIR_VALUE.get(c5 * 128 + c6) ?? NOT_BASE32;
-    const v4 = PAIR_VALUE.get(c7 * 128 + c8) ?? NOT_BASE32;
-    const v5 = PAIR_VALUE.get(c9 * 128 + c10) ?? NOT_BASE32;
-    const v6 = PAIR_VALUE.get(c11 * 128 + c12) ?? NOT_BASE32;
-    const v7 = PAIR_VALUE.get(c13 * 128 + c14) ?? NOT_BASE32;
-    const v8 = PAIR_VALUE.get(c15 * 128 + c16) ?? NOT_BASE32;
-    const v9 = PAIR_VALUE.get(c17 * 128 + c18) ?? NOT_BASE32;
-    const v10 = PAIR_VALUE.get(c19 * 128 + c20) ?? NOT_BASE32;
-    const v11 = PAIR_VALUE.get(c21 * 128 + c22) ?? NOT_BASE32;
-    const v12 = PAIR_VALUE.get(c23 * 128 + c24) ?? NOT_BASE32;
-    const v13 = PAIR_VALUE.get(c25 * 128 + c26) ?? NOT_BASE32;
+    const v1 = PAIR_VALUE.get(c1 * 256 + c2) ?? NOT_BASE32;
+    const v2 = PAIR_VALUE.get(c3 * 256 + c4) ?? NOT_BASE32;
+    const v3 = PAIR_VALUE.get(c5 * 256 + c6) ?? NOT_BASE32;
+    const v4 = PAIR_VALUE.get(c7 * 256 + c8) ?? NOT_BASE32;
+    const v5 = PAIR_VALUE.get(c9 * 256 + c10) ?? NOT_BASE32;
+    const v6 = PAIR_VALUE.get(c11 * 256 + c12) ?? NOT_BASE32;
+    const v7 = PAIR_VALUE.get(c13 * 256 + c14) ?? NOT_BASE32;
+    const v8 = PAIR_VALUE.get(c15 * 256 + c16) ?? NOT_BASE32;
+    const v9 = PAIR_VALUE.get(c17 * 256 + c18) ?? NOT_BASE32;
+    const v10 = PAIR_VALUE.get(c19 * 256 + c20) ?? NOT_BASE32;
+    const v11 = PAIR_VALUE.get(c21 * 256 + c22) ?? NOT_BASE32;
+    const v12 = PAIR_VALUE.get(c23 * 256 + c24) ?? NOT_BASE32;
+    const v13 = PAIR_VALUE.get(c25 * 256 + c26) ?? NOT_BASE32;
     // A character outside the alphabet (uppercase, say) made one value negative.
     if (v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8 + v9 + v10 + v11 + v12 + v13 < 0) return undefined;
     const padding = v13 % 4;
