@@ -472,6 +472,94 @@ describe("mod_s2s_v6mesh.v6alt", function()
     end
   end)
 
+  ------------------------------------------- every byte at every position --
+  describe("one byte changed anywhere in a label", function()
+    -- The label with the byte at `pos` replaced by `b`, as a full name.
+    local function with_byte(label, pos, b)
+      return label:sub(1, pos - 1) .. string.char(b) .. label:sub(pos + 1) .. ".v6.alt"
+    end
+
+    -- Is `name` (or, for a byte that made a subdomain, its last label before
+    -- .v6.alt) exactly what one of the two encoders writes for `packed`?
+    local function written_by_encoder(name, packed)
+      for _, encoder in ipairs({ v6alt.encode, v6alt.encode_reference }) do
+        local enc = encoder(packed)
+        if enc and (name == enc or name:sub(-#enc - 1) == "." .. enc) then return true end
+      end
+      return false
+    end
+
+    -- Strict decode: nil, <message>, <code>, or an address the encoders
+    -- write as `name`.  Lax decode: 16 bytes or nil, <message>.  Neither
+    -- raises a Lua error.
+    local function check_any_name(c, name)
+      local ok, r1, r2, r3 = pcall(v6alt.decode, name)
+      if not ok then
+        c.check(false, call_text("decode", name) .. ": raised a Lua error: " .. tostring(r1))
+      elseif r1 == nil then
+        c.check(type(r2) == "string" and r2 ~= "" and type(r3) == "string",
+          string.format("%s: want nil, <message>, <code>; got nil, %s, %s",
+            call_text("decode", name), show(r2), show(r3)))
+      else
+        c.check(type(r1) == "string" and #r1 == 16 and written_by_encoder(name, r1),
+          string.format("%s: accepted as %s, which the encoders write as %s / %s",
+            call_text("decode", name), hex(r1), show(v6alt.encode(r1)),
+            show(v6alt.encode_reference(r1))))
+      end
+      local lok, l1, l2 = pcall(v6alt.decode, name, true)
+      if not lok then
+        c.check(false, call_text("decode", name, true) .. ": raised a Lua error: " .. tostring(l1))
+      else
+        c.check((l1 == nil and type(l2) == "string" and l2 ~= "") or (type(l1) == "string" and #l1 == 16),
+          string.format("%s: want 16 bytes or nil, <message>; got %s, %s",
+            call_text("decode", name, true), hex(l1), show(l2)))
+      end
+    end
+
+    local labels = { "aiamvog6wthgaq3cisjokoiewu", "eaaq3o-e", "fiabbgadu-e", "a-e",
+      "ceiqaaaaaairc-rce" }
+    for _, label in ipairs(labels) do
+      it(label .. ": strict decode refuses all 256 byte values at each of the "
+          .. #label .. " positions unless an encoder writes the result; lax decode raises no error", function()
+        local c = collector()
+        local want = b32decode(expand(label))
+        check_bytes(c, v6alt.decode, "decode", want, label .. ".v6.alt")
+        for pos = 1, #label do
+          for b = 0, 255 do
+            -- the name itself, and as a subdomain (a separate fast path)
+            local name = with_byte(label, pos, b)
+            check_any_name(c, name)
+            check_any_name(c, "muc." .. name)
+          end
+        end
+        c.done()
+      end)
+    end
+
+    -- Regression: with the pair table indexed c1*128+c2, "a" followed by byte
+    -- 178 landed in the slot of "b2" (97*128+178 = 98*128+50) and strict
+    -- decode returned the address of b2amvog6wthgaq3cisjokoiewu.v6.alt.
+    it("a byte over 127 second in a character pair is a bad character, not an alias (byte 178 at position 2)", function()
+      local c = collector()
+      local label = "aiamvog6wthgaq3cisjokoiewu"
+      local name = with_byte(label, 2, 178)
+      check_reject(c, v6alt.decode, "decode", "bad-character", name)
+      check_reject(c, v6alt.decode, "decode", "bad-character", name, true)
+      check_reject(c, v6alt.name_to_ip, "name_to_ip", "bad-character", name)
+      check_reject(c, v6alt.decode, "decode", "bad-character", "muc." .. name)
+      -- every high byte second in every pair of the label
+      for pos = 2, 26, 2 do
+        for b = 128, 255 do
+          check_reject(c, v6alt.decode, "decode", "bad-character", with_byte(label, pos, b))
+        end
+      end
+      -- the name it used to alias is a different, valid address
+      local alias = "b2amvog6wthgaq3cisjokoiewu.v6.alt"
+      check_bytes(c, v6alt.decode, "decode", b32decode(label_of(alias)), alias)
+      c.done()
+    end)
+  end)
+
   ---------------------------------------------------- generated vectors --
   describe("generated vectors (spec/vectors.tsv)", function()
     local vectors = read_vectors()

@@ -121,8 +121,20 @@ end
 function ____exports.is_v6alt(name)
     return string.sub(name, -7) == ____exports.suffix
 end
+--- Control characters (a newline, say) as \ddd, so that every message is one line.
+local function printable(text)
+    local clean = string.gsub(
+        text,
+        "%c",
+        function(c) return string.format(
+            "\\%03d",
+            string.byte(c)
+        ) end
+    )
+    return clean
+end
 local function reject(name, code, why)
-    return nil, (("'" .. name) .. "' is not a valid .v6.alt name: ") .. why, code
+    return nil, printable((("'" .. name) .. "' is not a valid .v6.alt name: ") .. why), code
 end
 --- Does a run of exactly `length` "a" (or a longer one) occur in label[from..to]?
 -- Returns 2 for a longer run, 1 for an equal one, 0 for neither.
@@ -406,7 +418,7 @@ function ____exports.decode(name, lax)
     return unbase32(full, true), nil, nil
 end
 local function parseFail(text, why)
-    return nil, (("'" .. text) .. "' is not a valid IPv6 address: ") .. why
+    return nil, printable((("'" .. text) .. "' is not a valid IPv6 address: ") .. why)
 end
 --- Append the 16-bit groups of a colon-separated part to `groups`; false on a bad group.
 local function parseGroups(part, groups, allowIPv4Tail)

@@ -118,8 +118,14 @@ export function is_v6alt(name: string): boolean {
 
 type DecodeResult = LuaMultiReturn<[string, undefined, undefined] | [undefined, string, RejectCode]>;
 
+/** Control characters (a newline, say) as \ddd, so that every message is one line. */
+function printable(text: string): string {
+    const [clean] = string.gsub(text, "%c", (c: string) => string.format("\\%03d", string.byte(c)));
+    return clean;
+}
+
 function reject(name: string, code: RejectCode, why: string): DecodeResult {
-    return $multi(undefined, `'${name}' is not a valid .v6.alt name: ${why}`, code);
+    return $multi(undefined, printable(`'${name}' is not a valid .v6.alt name: ${why}`), code);
 }
 
 /**
@@ -349,7 +355,7 @@ export function decode(name: string, lax?: boolean): DecodeResult {
 type ParseResult = LuaMultiReturn<[string, undefined] | [undefined, string]>;
 
 function parseFail(text: string, why: string): ParseResult {
-    return $multi(undefined, `'${text}' is not a valid IPv6 address: ${why}`);
+    return $multi(undefined, printable(`'${text}' is not a valid IPv6 address: ${why}`));
 }
 
 /** Append the 16-bit groups of a colon-separated part to `groups`; false on a bad group. */
