@@ -233,6 +233,16 @@ describe("special_block", function()
       { "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ff000000000000000000000000000000", 8, { "multicast" } },
       { "fe80::1", "fe800000000000000000000000000000", 10, { "link-local", "fe80::/10" } },
       { "febf:ffff::1", "fe800000000000000000000000000000", 10, { "link-local" } },
+      -- SPEC 3.1: IPv4-translated (RFC 2765), 6to4 (RFC 3056), Teredo (RFC 4380)
+      { "::ffff:0:1.2.3.4", "0000000000000000ffff000000000000", 96, { "IPv4-translated", "::ffff:0:0:0/96" } },
+      { "::ffff:0:0:0", "0000000000000000ffff000000000000", 96, { "IPv4-translated" } },
+      { "::ffff:0:ffff:ffff", "0000000000000000ffff000000000000", 96, { "IPv4-translated" } },
+      { "2002:7f00:1::", "20020000000000000000000000000000", 16, { "6to4", "2002::/16" } },
+      { "2002::", "20020000000000000000000000000000", 16, { "6to4" } },
+      { "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "20020000000000000000000000000000", 16, { "6to4" } },
+      { "2001:0:4136:e378:8000:63bf:3fff:fdd2", "20010000000000000000000000000000", 32, { "Teredo", "2001::/32" } },
+      { "2001::", "20010000000000000000000000000000", 32, { "Teredo" } },
+      { "2001:0:ffff:ffff:ffff:ffff:ffff:ffff", "20010000000000000000000000000000", 32, { "Teredo" } },
     }
     for _, c in ipairs(cases) do
       local cidr, what = policy.special_block(P(c[1]))
@@ -251,7 +261,13 @@ describe("special_block", function()
       "fc00::1", "fd00::1", "fec0::1", "2a00:1098:3a0::1", "::1:0:0:0",
       "::1:0:0", "::fffe:ffff:ffff", "::1:ffff:0:0", "64:ff9b::1:0:0", "64:ff9b:0:1::",
       "64:ff9b:2::", "64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff", "fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-      "feff::1", "2002:7f00:1::", "100::1", "1::",
+      "feff::1", "100::1", "1::",
+      -- just outside ::ffff:0:0:0/96 (IPv4-translated)
+      "::fffe:ffff:ffff:ffff", "::ffff:1:0:0", "::fffe:0:0:0",
+      -- just outside 2002::/16 (6to4)
+      "2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2003::",
+      -- just outside 2001::/32 (Teredo); 2001:db8::/32 (documentation) is not in it
+      "2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:1::", "2001:db8::",
     }
     for _, text in ipairs(ordinary) do
       local cidr, what = policy.special_block(P(text))
@@ -309,15 +325,28 @@ describe("new_policy", function()
       { { ["200::/7"] = { use_tls = 0 } }, { "s2s_v6mesh_ranges", "200::/7", "use_tls" } },
       { { ["200::/7"] = { trust_all_certs = "false" } }, { "s2s_v6mesh_ranges", "200::/7", "trust_all_certs" } },
       { { ["200::/7"] = { trust_all_certs = 0 } }, { "s2s_v6mesh_ranges", "200::/7", "trust_all_certs" } },
+      { { ["200::/7"] = { allow = "false" } }, { "s2s_v6mesh_ranges", "200::/7", "allow" } },
+      { { ["200::/7"] = { allow = 0 } }, { "s2s_v6mesh_ranges", "200::/7", "allow" } },
+      { { ["200::/7"] = { allow = "no" } }, { "s2s_v6mesh_ranges", "200::/7", "allow" } },
+      { { ["200::/7"] = { allow = {} } }, { "s2s_v6mesh_ranges", "200::/7", "allow" } },
+      { { ["200::/7"] = { Allow = false } }, { "s2s_v6mesh_ranges", "200::/7", "Allow" } },
+      { { ["200::/7"] = { block = true } }, { "s2s_v6mesh_ranges", "200::/7", "block" } },
       -- a good entry next to a bad one still fails
-      { { ["200::/7"] = { use_tls = false }, ["fe80::/10"] = { use_tls = "no" } },
-        { "s2s_v6mesh_ranges", "fe80::/10", "use_tls" } },
+      { { ["200::/7"] = { use_tls = false }, ["fc00::/7"] = { use_tls = "no" } },
+        { "s2s_v6mesh_ranges", "fc00::/7", "use_tls" } },
     }
     for i, c in ipairs(cases) do
       local err = rejected(true, c[1])
       for _, word in ipairs(c[2]) do
         assert.is_true(has(err, word), "case " .. i .. ": " .. err .. " lacks " .. word)
       end
+    end
+  end)
+
+  it("names the known fields when a field is unknown", function()
+    for _, field in ipairs({ "use_TLS", "trust", "allowed", "Allow" }) do
+      local err = rejected(true, { ["200::/7"] = { [field] = true } })
+      assert.is_true(has(err, "(known: allow, use_tls, trust_all_certs)"), err)
     end
   end)
 
@@ -335,11 +364,51 @@ describe("new_policy", function()
     end
   end)
 
-  it("accepts empty settings and both fields", function()
-    local p = new(true, { ["200::/7"] = {}, ["fc00::/7"] = { use_tls = false, trust_all_certs = false } })
+  it("accepts empty settings and all three fields", function()
+    local p = new(true, { ["200::/7"] = {}, ["fc00::/7"] = { use_tls = false, trust_all_certs = false },
+      ["2a00::/16"] = { allow = true, use_tls = false }, ["2a01::/16"] = { allow = false } })
     assert.is_true(decide(p, "200::1").use_tls)
     assert.is_false(decide(p, "fd00::1").use_tls)
     assert.is_false(decide(p, "fd00::1").trust_all_certs)
+    assert.is_nil(decide(p, "2a00::1").refused)
+    assert.is_false(decide(p, "2a00::1").use_tls)
+    assert.is_string(decide(p, "2a01::1").refused)
+  end)
+
+  it("refuses link-local and multicast ranges at load, naming the entry", function()
+    local cases = {
+      -- key as written, the words that say why
+      { "fe80::/10", "is link-local" },
+      { "fe80::/64", "is link-local" },
+      { "fe80::1/128", "is link-local" },
+      { "fe80::1", "is link-local" },
+      { "FE80::0001/128", "is link-local" },
+      { "febf:ffff::/32", "is link-local" },
+      { "ff00::/8", "is multicast" },
+      { "ff02::1", "is multicast" },
+      { "ff0e::/16", "is multicast" },
+      { "ff00::/9", "is multicast" },
+      { "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "is multicast" },
+    }
+    for _, c in ipairs(cases) do
+      for _, settings in ipairs({ {}, { use_tls = false }, { allow = false } }) do
+        local err = rejected(true, { [c[1]] = settings, ["200::/7"] = {} })
+        assert.is_true(has(err, 's2s_v6mesh_ranges["' .. c[1] .. '"]'), err)
+        assert.is_true(has(err, c[2]), err)
+        assert.are.equal("remove this entry", err:sub(-#"remove this entry"), err)
+      end
+    end
+  end)
+
+  it("accepts wider ranges that only contain link-local or multicast addresses", function()
+    for _, key in ipairs({ "::/0", "8000::/1", "fc00::/6", "fe00::/7", "fe80::/9", "fe00::/8" }) do
+      local p = new(true, { [key] = { use_tls = false } })
+      local d = decide(p, "fe80::1")
+      assert.are.equal(key, d.range and d.range.cidr.text, key)
+      -- the special blocks inside stay refused
+      assert.is_true(has(d.refused, "fe80::/10"), key)
+      assert.is_true(has(decide(p, "ff02::1").refused, "ff00::/8"), key)
+    end
   end)
 end)
 
@@ -457,6 +526,8 @@ describe("decide and special-purpose addresses", function()
       { "::7f00:1", "::/96" }, { "64:ff9b::7f00:1", "64:ff9b::/96" },
       { "64:ff9b:1::1", "64:ff9b:1::/48" }, { "ff02::1", "ff00::/8" }, { "ff0e::1", "ff00::/8" },
       { "fe80::1", "fe80::/10" }, { "febf:ffff::1", "fe80::/10" },
+      { "::ffff:0:127.0.0.1", "::ffff:0:0:0/96" }, { "2002:7f00:1::1", "2002::/16" },
+      { "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001::/32" },
     }
     for _, global in ipairs({ true, false }) do
       local p = new(global, {})
@@ -471,10 +542,15 @@ describe("decide and special-purpose addresses", function()
   it("allows them when a configured range lies inside the block", function()
     local cases = {
       -- range, address allowed, address in the same block still refused
-      { "fe80::/10", "fe80::1", nil },
-      { "fe80::/10", "febf:ffff::1", nil },
-      { "fe80::/64", "fe80::1", "fe80:0:0:1::1" },
-      { "fe80::1/128", "fe80::1", "fe80::2" },
+      { "64:ff9b::/96", "64:ff9b::1", nil },
+      { "64:ff9b::/96", "64:ff9b::ffff:ffff", nil },
+      { "2002:db8::/32", "2002:db8::1", "2002:db9::1" },
+      { "2002::/16", "2002:ffff::1", nil },
+      { "2002:7f00:1::1/128", "2002:7f00:1::1", "2002:7f00:1::2" },
+      { "2001::/32", "2001:0:ffff::1", nil },
+      { "2001:0:4136::/48", "2001:0:4136:e378::1", "2001:0:4137::1" },
+      { "::ffff:0:0:0/96", "::ffff:0:10.0.0.1", "::ffff:10.0.0.1" },
+      { "::ffff:0:7f00:0/104", "::ffff:0:127.0.0.1", "::ffff:0:10.0.0.1" },
       { "::1/128", "::1", "::2" },
       { "::/128", "::", "::1" },
       { "::ffff:127.0.0.0/104", "::ffff:127.0.0.1", "::ffff:10.0.0.1" },
@@ -483,7 +559,6 @@ describe("decide and special-purpose addresses", function()
       { "::/96", "::7f00:1", "::1" },
       { "64:ff9b::/96", "64:ff9b::7f00:1", "64:ff9b:1::1" },
       { "64:ff9b:1::/48", "64:ff9b:1::1", "64:ff9b::1" },
-      { "ff0e::/16", "ff0e::1", "ff02::1" },
     }
     for _, c in ipairs(cases) do
       local p = new(true, { [c[1]] = { use_tls = false, trust_all_certs = false } })
@@ -513,6 +588,12 @@ describe("decide and special-purpose addresses", function()
       { "fe00::/7", "ff02::1", "ff00::/8" },
       { "64::/16", "64:ff9b::1", "64:ff9b::/96" },
       { "::/0", "::", "::/128" },
+      { "::/64", "::ffff:0:127.0.0.1", "::ffff:0:0:0/96" },
+      { "2000::/3", "2002:7f00:1::1", "2002::/16" },
+      { "2002::/15", "2002::1", "2002::/16" },
+      { "2000::/3", "2001:0:4136::1", "2001::/32" },
+      { "2001::/16", "2001::1", "2001::/32" },
+      { "2001::/16", "2001:db8::1", nil },
     }
     for _, c in ipairs(cases) do
       local p = new(true, { [c[1]] = { use_tls = false, trust_all_certs = false } })
@@ -557,10 +638,129 @@ describe("own addresses", function()
   end)
 
   it("are refused even where the address is also special, with a wide range", function()
-    local p = new(true, { ["fe80::/10"] = {} })
-    policy.set_own_address(p, P("fe80::1"), "ll.v6.alt")
-    assert.is_true(has(decide(p, "fe80::1").refused, "ll.v6.alt"))
-    assert.is_nil(decide(p, "fe80::2").refused)
+    local p = new(true, { ["2002::/16"] = {} })
+    policy.set_own_address(p, P("2002:db8::1"), "the address of this server's own host x.v6.alt")
+    assert.are.equal("the address of this server's own host x.v6.alt", decide(p, "2002:db8::1").refused)
+    assert.is_nil(decide(p, "2002:db8::2").refused)
+  end)
+
+  it("are refused with the text given to set_own_address, verbatim", function()
+    local p = new(true, {})
+    for _, c in ipairs({
+      { "200:1234::5", "the address of this server's own host x.v6.alt" },
+      { "200:1234::6", "an address of this machine" },
+      { "::1", "an address of this machine" },
+    }) do
+      policy.set_own_address(p, P(c[1]), c[2])
+      local d = decide(p, c[1])
+      assert.are.equal(c[2], d.refused, c[1])
+      assert.is_false(d.blocked, c[1])
+    end
+  end)
+end)
+
+describe("ranges with allow = false", function()
+  local BLOCKED = "blocked by s2s_v6mesh_ranges entry "
+
+  it("block every address in the range, and only those", function()
+    local p = new(true, { ["200:1::/32"] = { allow = false } })
+    for _, text in ipairs({ "200:1::", "200:1::1", "200:1:ffff:ffff:ffff:ffff:ffff:ffff" }) do
+      local d = decide(p, text)
+      assert.are.equal(BLOCKED .. "200:1::/32 (allow = false)", d.refused, text)
+      assert.is_true(d.blocked, text)
+      assert.are.equal("200:1::/32", d.range.cidr.text, text)
+    end
+    for _, text in ipairs({ "200:0:ffff:ffff:ffff:ffff:ffff:ffff", "200:2::", "2a00::1" }) do
+      local d = decide(p, text)
+      assert.is_nil(d.refused, text)
+      assert.is_false(d.blocked, text)
+    end
+  end)
+
+  it("allow = true is the default and blocks nothing", function()
+    for _, settings in ipairs({ {}, { allow = true }, { allow = true, use_tls = false } }) do
+      local d = decide(new(true, { ["200::/7"] = settings }), "200::1")
+      assert.is_nil(d.refused)
+      assert.is_false(d.blocked)
+    end
+  end)
+
+  it("take precedence over own addresses and special-purpose blocks", function()
+    local cases = {
+      -- ranges, address, the entry named in the refusal
+      { { ["200:1234::5"] = { allow = false } }, "200:1234::5", "200:1234::5/128" },
+      { { ["200::/7"] = { allow = false } }, "200:1234::5", "200::/7" },
+      { { ["::1/128"] = { allow = false } }, "::1", "::1/128" },
+      { { ["::/0"] = { allow = false } }, "::1", "::/0" },
+      { { ["::/0"] = { allow = false } }, "::ffff:127.0.0.1", "::/0" },
+      { { ["2002::/16"] = { allow = false } }, "2002:7f00:1::1", "2002::/16" },
+      { { ["2000::/3"] = { allow = false } }, "2001:0:4136::1", "2000::/3" },
+      { { ["64:ff9b::/96"] = { allow = false } }, "64:ff9b::7f00:1", "64:ff9b::/96" },
+    }
+    for _, c in ipairs(cases) do
+      local p = new(true, c[1])
+      policy.set_own_address(p, P("200:1234::5"), "an address of this machine")
+      policy.set_own_address(p, P("::1"), "an address of this machine")
+      local d = decide(p, c[2])
+      assert.are.equal(BLOCKED .. c[3] .. " (allow = false)", d.refused, c[2])
+      assert.is_true(d.blocked, c[2])
+    end
+  end)
+
+  it("give way to a more specific range, in both directions", function()
+    local p = new(true, {
+      ["200::/7"] = { allow = false },
+      ["200:1::/32"] = { use_tls = false },         -- allowed inside the blocked /7
+      ["200:1:2::/48"] = { allow = false },         -- blocked again inside that
+      ["200:1:2:3::1"] = { allow = true },          -- and one address let through
+    })
+    local cases = {
+      -- address, refused by (nil: allowed), matching range
+      { "300::1", "200::/7", "200::/7" },
+      { "200:1::1", nil, "200:1::/32" },
+      { "200:1:ffff::1", nil, "200:1::/32" },
+      { "200:1:2::1", "200:1:2::/48", "200:1:2::/48" },
+      { "200:1:2:3::1", nil, "200:1:2:3::1/128" },
+      { "200:1:2:3::2", "200:1:2::/48", "200:1:2::/48" },
+    }
+    for _, c in ipairs(cases) do
+      local d = decide(p, c[1])
+      assert.are.equal(c[3], d.range.cidr.text, c[1])
+      if c[2] then
+        assert.are.equal(BLOCKED .. c[2] .. " (allow = false)", d.refused, c[1])
+        assert.is_true(d.blocked, c[1])
+      else
+        assert.is_nil(d.refused, c[1])
+        assert.is_false(d.blocked, c[1])
+      end
+    end
+    assert.is_false(decide(p, "200:1::1").use_tls)
+  end)
+
+  it("an allowed range inside a blocked one still refuses own and special addresses", function()
+    local p = new(true, { ["::/0"] = { allow = false }, ["200::/7"] = {}, ["2002::/16"] = {},
+      ["::/96"] = {} })
+    policy.set_own_address(p, P("200::5"), "an address of this machine")
+    local d = decide(p, "200::5")
+    assert.are.equal("an address of this machine", d.refused)
+    assert.is_false(d.blocked)
+    d = decide(p, "::1") -- inside ::/96, which is wider than the loopback block
+    assert.is_true(has(d.refused, "::1/128"), tostring(d.refused))
+    assert.is_false(d.blocked)
+    assert.is_nil(decide(p, "2002::1").refused) -- 2002::/16 is the whole 6to4 block
+    assert.is_nil(decide(p, "::2").refused)     -- ::/96 is the whole IPv4-compatible block
+  end)
+
+  it("describe says allow = false instead of the settings", function()
+    local p = new(true, { ["200:1::/32"] = { allow = false, use_tls = false, trust_all_certs = true } })
+    local line = policy.describe(decide(p, "200:1::1"))
+    assert.are.equal("range 200:1::/32: allow = false", line:sub(1, #"range 200:1::/32: allow = false"), line)
+    assert.is_true(has(line, BLOCKED .. "200:1::/32 (allow = false)"), line)
+    assert.is_false(has(line, "use_tls"), line)
+    assert.is_false(has(line, "trust_all_certs ="), line)
+    -- an address outside the blocked range is described as usual
+    line = policy.describe(decide(p, "200:2::1"))
+    assert.are.equal("no configured range (defaults): use_tls = true, trust_all_certs = true", line)
   end)
 end)
 

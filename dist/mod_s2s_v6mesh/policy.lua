@@ -62,6 +62,9 @@ for ____, ____value in ipairs({
     {"::/96", "an IPv4-compatible address"},
     {"64:ff9b::/96", "a NAT64 address"},
     {"64:ff9b:1::/48", "a local-use NAT64 address"},
+    {"::ffff:0:0:0/96", "an IPv4-translated address"},
+    {"2002::/16", "a 6to4 address"},
+    {"2001::/32", "a Teredo address"},
     {"ff00::/8", "a multicast address"},
     {"fe80::/10", "a link-local address"}
 }) do
@@ -69,6 +72,16 @@ for ____, ____value in ipairs({
     local what = ____value[2]
     local cidr = ____exports.parse_cidr(text)
     SPECIAL_BLOCKS[#SPECIAL_BLOCKS + 1] = {cidr = cidr, what = ((what .. " (") .. text) .. ")"}
+end
+--- Prefixes no range may name: a .v6.alt name carries no zone index, so a
+-- link-local peer can be neither reached nor told apart by interface, and
+-- nothing connects to a multicast address over TCP.
+local UNUSABLE_BLOCKS = {}
+for ____, ____value in ipairs({{"fe80::/10", "is link-local: a .v6.alt name carries no zone index (%eth0), so no connection to or from it can be matched to a name"}, {"ff00::/8", "is multicast: no s2s connection can use it"}}) do
+    local text = ____value[1]
+    local why = ____value[2]
+    local cidr = ____exports.parse_cidr(text)
+    UNUSABLE_BLOCKS[#UNUSABLE_BLOCKS + 1] = {cidr = cidr, what = why}
 end
 --- The special-purpose block an address falls in, if any.
 function ____exports.special_block(packed)
@@ -108,15 +121,22 @@ function ____exports.new_policy(trustAllCerts, ranges)
         if type(value) ~= "table" then
             return nil, (where .. " must be a table like { use_tls = true, trust_all_certs = true }, not ") .. describeValue(value)
         end
-        local entry = {cidr = cidr, use_tls = true, trust_all_certs = nil}
+        for ____, block in ipairs(UNUSABLE_BLOCKS) do
+            if within(cidr, block.cidr) then
+                return nil, ((((where .. ": ") .. cidr.text) .. " ") .. block.what) .. "; remove this entry"
+            end
+        end
+        local entry = {cidr = cidr, allow = true, use_tls = true, trust_all_certs = nil}
         for field, fieldValue in pairs(value) do
-            if field ~= "use_tls" and field ~= "trust_all_certs" then
-                return nil, ((where .. ": unknown setting ") .. describeValue(field)) .. " (known: use_tls, trust_all_certs)"
+            if field ~= "allow" and field ~= "use_tls" and field ~= "trust_all_certs" then
+                return nil, ((where .. ": unknown setting ") .. describeValue(field)) .. " (known: allow, use_tls, trust_all_certs)"
             end
             if type(fieldValue) ~= "boolean" then
                 return nil, (((where .. ".") .. field) .. " must be true or false, not ") .. describeValue(fieldValue)
             end
-            if field == "use_tls" then
+            if field == "allow" then
+                entry.allow = fieldValue
+            elseif field == "use_tls" then
                 entry.use_tls = fieldValue
             else
                 entry.trust_all_certs = fieldValue
@@ -135,8 +155,9 @@ function ____exports.new_policy(trustAllCerts, ranges)
     )
     return {trust_all_certs = trustAllCerts, ranges = settings, own = {}}, nil
 end
-function ____exports.set_own_address(policy, packed, host)
-    policy.own[packed] = host
+--- Mark an address as this machine's own; `what` says so in refusals.
+function ____exports.set_own_address(policy, packed, what)
+    policy.own[packed] = what
 end
 --- What the policy says about talking to this (packed) address.
 function ____exports.decide(policy, packed)
@@ -148,10 +169,12 @@ function ____exports.decide(policy, packed)
         end
     end
     local refused
-    local ownHost = policy.own[packed]
-    if ownHost ~= nil then
+    local own = policy.own[packed]
+    if range ~= nil and not range.allow then
+        refused = ("blocked by s2s_v6mesh_ranges entry " .. range.cidr.text) .. " (allow = false)"
+    elseif own ~= nil then
         if range == nil or range.cidr.bits < 128 then
-            refused = "the address of this server's own host " .. ownHost
+            refused = own
         end
     else
         local block, what = ____exports.special_block(packed)
@@ -176,13 +199,14 @@ function ____exports.decide(policy, packed)
         range = ____range_2,
         use_tls = ____temp_0,
         trust_all_certs = trust,
-        refused = refused
+        refused = refused,
+        blocked = range ~= nil and not range.allow
     }
 end
 --- One line for operators: "range 200::/7 (use_tls = false, trust_all_certs = true)".
 function ____exports.describe(decision)
     local where = decision.range == nil and "no configured range (defaults)" or "range " .. decision.range.cidr.text
-    local line = (((where .. ": use_tls = ") .. tostring(decision.use_tls)) .. ", trust_all_certs = ") .. tostring(decision.trust_all_certs)
+    local line = decision.blocked and where .. ": allow = false" or (((where .. ": use_tls = ") .. tostring(decision.use_tls)) .. ", trust_all_certs = ") .. tostring(decision.trust_all_certs)
     if decision.refused ~= nil then
         line = (line .. "; refused: ") .. decision.refused
     end

@@ -15,6 +15,8 @@ export interface Cidr {
 
 export interface RangeSettings {
     cidr: Cidr;
+    /** false: refuse this range both ways (block a peer by address). */
+    allow: boolean;
     use_tls: boolean;
     /** undefined: inherit s2s_v6mesh_trust_all_certs */
     trust_all_certs: boolean | undefined;
@@ -27,15 +29,17 @@ export interface Decision {
     range: RangeSettings | undefined;
     use_tls: boolean;
     trust_all_certs: boolean;
-    /** Why the address is refused (special-purpose or our own), if it is. */
+    /** Why the address is refused (blocked, special-purpose or our own), if it is. */
     refused: string | undefined;
+    /** The refusal comes from an allow = false range. */
+    blocked: boolean;
 }
 
 export interface Policy {
     trust_all_certs: boolean;
     /** Most specific first. */
     ranges: RangeSettings[];
-    /** Packed addresses of this server's own .v6.alt hosts. */
+    /** Packed addresses of this machine -> what they are, for log lines. */
     own: LuaTable<string, string>;
 }
 
@@ -95,11 +99,28 @@ for (const [text, what] of [
     ["::/96", "an IPv4-compatible address"],
     ["64:ff9b::/96", "a NAT64 address"],
     ["64:ff9b:1::/48", "a local-use NAT64 address"],
+    ["::ffff:0:0:0/96", "an IPv4-translated address"],
+    ["2002::/16", "a 6to4 address"],
+    ["2001::/32", "a Teredo address"],
     ["ff00::/8", "a multicast address"],
     ["fe80::/10", "a link-local address"],
 ] as [string, string][]) {
     const [cidr] = parse_cidr(text);
     SPECIAL_BLOCKS.push({ cidr: cidr as Cidr, what: `${what} (${text})` });
+}
+
+/**
+ * Prefixes no range may name: a .v6.alt name carries no zone index, so a
+ * link-local peer can be neither reached nor told apart by interface, and
+ * nothing connects to a multicast address over TCP.
+ */
+const UNUSABLE_BLOCKS: SpecialBlock[] = [];
+for (const [text, why] of [
+    ["fe80::/10", "is link-local: a .v6.alt name carries no zone index (%eth0), so no connection to or from it can be matched to a name"],
+    ["ff00::/8", "is multicast: no s2s connection can use it"],
+] as [string, string][]) {
+    const [cidr] = parse_cidr(text);
+    UNUSABLE_BLOCKS.push({ cidr: cidr as Cidr, what: why });
 }
 
 /** The special-purpose block an address falls in, if any. */
@@ -139,15 +160,19 @@ export function new_policy(trustAllCerts: unknown, ranges: unknown): PolicyResul
         if (type(value) !== "table") {
             return $multi(undefined, `${where} must be a table like { use_tls = true, trust_all_certs = true }, not ${describeValue(value)}`);
         }
-        const entry: RangeSettings = { cidr, use_tls: true, trust_all_certs: undefined };
+        for (const block of UNUSABLE_BLOCKS) {
+            if (within(cidr, block.cidr)) return $multi(undefined, `${where}: ${cidr.text} ${block.what}; remove this entry`);
+        }
+        const entry: RangeSettings = { cidr, allow: true, use_tls: true, trust_all_certs: undefined };
         for (const [field, fieldValue] of value as AnyTable) {
-            if (field !== "use_tls" && field !== "trust_all_certs") {
-                return $multi(undefined, `${where}: unknown setting ${describeValue(field)} (known: use_tls, trust_all_certs)`);
+            if (field !== "allow" && field !== "use_tls" && field !== "trust_all_certs") {
+                return $multi(undefined, `${where}: unknown setting ${describeValue(field)} (known: allow, use_tls, trust_all_certs)`);
             }
             if (type(fieldValue) !== "boolean") {
                 return $multi(undefined, `${where}.${field as string} must be true or false, not ${describeValue(fieldValue)}`);
             }
-            if (field === "use_tls") entry.use_tls = fieldValue as boolean;
+            if (field === "allow") entry.allow = fieldValue as boolean;
+            else if (field === "use_tls") entry.use_tls = fieldValue as boolean;
             else entry.trust_all_certs = fieldValue as boolean;
         }
         const twin = spelledAs.get(cidr.text);
@@ -161,8 +186,10 @@ export function new_policy(trustAllCerts: unknown, ranges: unknown): PolicyResul
     return $multi({ trust_all_certs: trustAllCerts as boolean, ranges: settings, own: new LuaTable<string, string>() }, undefined);
 }
 
-export function set_own_address(policy: Policy, packed: string, host: string): void {
-    policy.own.set(packed, host);
+
+/** Mark an address as this machine's own; `what` says so in refusals. */
+export function set_own_address(policy: Policy, packed: string, what: string): void {
+    policy.own.set(packed, what);
 }
 
 /** What the policy says about talking to this (packed) address. */
@@ -175,10 +202,12 @@ export function decide(policy: Policy, packed: string): Decision {
         }
     }
     let refused: string | undefined;
-    const ownHost = policy.own.get(packed);
-    if (ownHost !== undefined) {
+    const own = policy.own.get(packed);
+    if (range !== undefined && !range.allow) {
+        refused = `blocked by s2s_v6mesh_ranges entry ${range.cidr.text} (allow = false)`;
+    } else if (own !== undefined) {
         // Only a range naming exactly this address lets us talk to ourselves.
-        if (range === undefined || range.cidr.bits < 128) refused = `the address of this server's own host ${ownHost}`;
+        if (range === undefined || range.cidr.bits < 128) refused = own;
     } else {
         const [block, what] = special_block(packed);
         // A special-purpose block is allowed only by a range that lies inside
@@ -193,13 +222,16 @@ export function decide(policy: Policy, packed: string): Decision {
         use_tls: range === undefined ? true : range.use_tls,
         trust_all_certs: trust,
         refused,
+        blocked: range !== undefined && !range.allow,
     };
 }
 
 /** One line for operators: "range 200::/7 (use_tls = false, trust_all_certs = true)". */
 export function describe(decision: Decision): string {
     const where = decision.range === undefined ? "no configured range (defaults)" : `range ${decision.range.cidr.text}`;
-    let line = `${where}: use_tls = ${tostring(decision.use_tls)}, trust_all_certs = ${tostring(decision.trust_all_certs)}`;
+    let line = decision.blocked
+        ? `${where}: allow = false`
+        : `${where}: use_tls = ${tostring(decision.use_tls)}, trust_all_certs = ${tostring(decision.trust_all_certs)}`;
     if (decision.refused !== undefined) line = `${line}; refused: ${decision.refused}`;
     return line;
 }
