@@ -11,7 +11,7 @@ out=build/rocks
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-for f in mod_s2s_v6mesh v6alt policy compat; do
+for f in mod_s2s_v6mesh v6alt policy compat shell; do
   [[ -f dist/mod_s2s_v6mesh/$f.lua ]] || { echo "build-rock: dist/mod_s2s_v6mesh/$f.lua missing; run npm run build" >&2; exit 1; }
 done
 

@@ -1,44 +1,31 @@
 local ____exports = {}
-local v6alt = require("mod_s2s_v6mesh.v6alt")
-local policies = require("mod_s2s_v6mesh.policy")
-local ____compat = require("mod_s2s_v6mesh.compat")
-local add_shell_commands = ____compat.add_shell_commands
-local exhausted = ____compat.exhausted
-local require_lib = ____compat.require_lib
-local route_outgoing = ____compat.route_outgoing
-local unroute_outgoing = ____compat.unroute_outgoing
 module:set_global()
-local st = require_lib("util.stanza")
-local netutil = require_lib("util.net")
+local FILES = {"v6alt", "policy", "shell", "compat"}
+local loaded = _G.package.loaded
+for ____, file in ipairs(FILES) do
+    loaded["mod_s2s_v6mesh." .. file] = nil
+end
+local function loadFile(file)
+    local lib = require("mod_s2s_v6mesh." .. file)
+    return lib
+end
+local v6alt = loadFile("v6alt")
+local policies = loadFile("policy")
+local shell = loadFile("shell")
+local compat = loadFile("compat")
+local st = compat.require_lib("util.stanza")
+local netutil = compat.require_lib("util.net")
+local jid = compat.require_lib("util.jid")
 local S2S_PORT = 5269
 local SUFFIX = v6alt.suffix
 local string_sub = string.sub
---- Packed address -> the local host whose .v6.alt name encodes it.
+--- Packed address of this machine -> what it is, for refusals (shared by every policy).
 local ownAddresses = {}
-local hostSettings = {}
-local REFUSAL_CACHE_LIMIT = 4096
-local function clearRefusalCaches()
-    for ____, settings in pairs(hostSettings) do
-        settings.refusals.entries = {}
-        settings.refusals.size = 0
-    end
-end
---- Why the policy refuses this destination, or false; remembered per host.
-local function refusalFor(cache, policy, packed)
-    local known = cache.entries[packed]
-    if known ~= nil then
-        return known
-    end
-    local refused = policies.decide(policy, packed).refused or false
-    if cache.size >= REFUSAL_CACHE_LIMIT then
-        cache.entries = {}
-        cache.size = 0
-    end
-    cache.entries[packed] = refused
-    cache.size = cache.size + 1
-    return refused
-end
---- Read and validate this module's options; a bad value stops the load.
+local settingsByHost = {}
+--- Changes whenever a host's settings or the own addresses change: cached
+-- refusals and the delivery verdicts kept on sessions are valid for one epoch.
+local epoch = {}
+--- Read and validate this module's options for one host; a bad value is an error.
 local function readSettings(m)
     local trust = m:get_option_boolean("s2s_v6mesh_trust_all_certs", true)
     local lax = m:get_option_boolean("s2s_v6mesh_lax_names", false)
@@ -55,53 +42,129 @@ local function readSettings(m)
     )
     if policy == nil or lax == nil then
         local why = err or "s2s_v6mesh_lax_names must be true or false, not " .. tostring(m:get_option("s2s_v6mesh_lax_names"))
-        m:log("error", "Invalid configuration, not loading: %s", why)
-        error("mod_s2s_v6mesh: " .. why, 0)
+        error((m.host == "*" and "" or m.host .. ": ") .. why, 0)
     end
     policy.own = ownAddresses
-    return {policy = policy, lax = lax, refusals = {entries = {}, size = 0}}
-end
-local globalSettings = readSettings(module)
-local function settingsFor(host)
-    return host ~= nil and hostSettings[host] or globalSettings
-end
-local function noteOwnHost(host)
-    if string_sub(host, -7) ~= SUFFIX then
-        return
-    end
-    local packed = v6alt.decode(host, true)
-    if packed ~= nil and ownAddresses[packed] == nil then
-        ownAddresses[packed] = host
-        clearRefusalCaches()
-    end
-end
-local function forgetOwnHost(host)
-    for packed, owner in pairs(ownAddresses) do
-        if owner == host then
-            ownAddresses[packed] = nil
+    local blocks = false
+    for ____, range in ipairs(policy.ranges) do
+        if not range.allow then
+            blocks = true
         end
     end
-    for other in pairs(prosody.hosts) do
-        noteOwnHost(other)
+    return {
+        policy = policy,
+        lax = lax,
+        blocks = blocks,
+        refusals = {},
+        refusalCount = 0
+    }
+end
+--- Read every host's settings at once, so that one bad host stops the load before anything is hooked.
+local function readAllSettings()
+    local global = readSettings(module)
+    for host in pairs(prosody.hosts) do
+        settingsByHost[host] = readSettings(module:context(host))
     end
-    clearRefusalCaches()
+    return global
 end
-for host in pairs(prosody.hosts) do
-    noteOwnHost(host)
+local globalSettings
+do
+    local ok, result = pcall(readAllSettings)
+    if not ok then
+        module:log(
+            "error",
+            "Invalid configuration, not loading: %s",
+            tostring(result)
+        )
+        error(
+            "mod_s2s_v6mesh: " .. tostring(result),
+            0
+        )
+    end
+    globalSettings = result
 end
-module:hook(
-    "host-activated",
-    function(host) return noteOwnHost(host) end
-)
-module:hook(
-    "host-deactivated",
-    function(host) return forgetOwnHost(host) end
-)
+local function settingsFor(host)
+    return host ~= nil and settingsByHost[host] or globalSettings
+end
+--- Why the policy refuses this destination, or false; remembered per host and epoch.
+local function refusalFor(settings, packed)
+    local known = settings.refusals[packed]
+    if known ~= nil then
+        return known
+    end
+    local refused = policies.decide(settings.policy, packed).refused or false
+    if settings.refusalCount >= 4096 then
+        settings.refusals = {}
+        settings.refusalCount = 0
+    end
+    settings.refusals[packed] = refused
+    settings.refusalCount = settings.refusalCount + 1
+    return refused
+end
+local function newEpoch()
+    epoch = {}
+    for ____, settings in pairs(settingsByHost) do
+        settings.refusals = {}
+        settings.refusalCount = 0
+    end
+    globalSettings.refusals = {}
+    globalSettings.refusalCount = 0
+end
+local function machineAddresses()
+    local found = {}
+    local ok, list = pcall(netutil.local_addresses, "ipv6", true)
+    if ok and list ~= nil then
+        for ____, text in ipairs(list) do
+            local address = string.match(text, "^([^%%]+)")
+            local packed = v6alt.parse_ip(address)
+            if packed ~= nil then
+                found[packed] = true
+            end
+        end
+    end
+    return found
+end
+--- Recompute the own addresses; a change starts a new epoch.
+local function refreshOwnAddresses()
+    local fresh = {}
+    for packed in pairs(machineAddresses()) do
+        fresh[packed] = "an address of this machine"
+    end
+    for host in pairs(prosody.hosts) do
+        if string_sub(host, -7) == SUFFIX then
+            local packed = v6alt.decode(host, true)
+            if packed ~= nil and fresh[packed] ~= "the address of this server's own host " .. host then
+                fresh[packed] = "the address of this server's own host " .. host
+            end
+        end
+    end
+    local changed = false
+    for packed, what in pairs(fresh) do
+        if ownAddresses[packed] ~= what then
+            changed = true
+        end
+    end
+    for packed in pairs(ownAddresses) do
+        if fresh[packed] == nil then
+            changed = true
+        end
+    end
+    if not changed then
+        return
+    end
+    for packed in pairs(ownAddresses) do
+        ownAddresses[packed] = nil
+    end
+    for packed, what in pairs(fresh) do
+        ownAddresses[packed] = what
+    end
+    newEpoch()
+end
 --- Answer a stanza we will not route with an error, unless it is one itself.
-local function bounce(hostModule, event, condition, text)
+local function bounce(event, condition, text)
     local stanza = event.stanza
     local stanzaType = stanza.attr.type
-    hostModule:log(
+    module:log(
         "info",
         "Not sending %s from %s to %s: %s",
         stanza.name,
@@ -118,8 +181,25 @@ local function bounce(hostModule, event, condition, text)
     if stanza.name == "presence" and stanzaType == "unavailable" then
         return true
     end
-    hostModule:send(st.error_reply(stanza, "cancel", condition, text))
+    module:context(event.from_host):send(st.error_reply(stanza, "cancel", condition, text))
     return true
+end
+--- route/remote on every host: other domains cost one suffix test.
+local function checkRoute(event)
+    local toHost = event.to_host
+    if string_sub(toHost, -7) ~= SUFFIX then
+        return nil
+    end
+    local settings = settingsFor(event.from_host)
+    local packed, err = v6alt.decode(toHost, settings.lax)
+    if packed == nil then
+        return bounce(event, "remote-server-not-found", err)
+    end
+    local refused = refusalFor(settings, packed)
+    if refused ~= false then
+        return bounce(event, "policy-violation", ((toHost .. " is ") .. refused) .. "; this server does not connect there")
+    end
+    return nil
 end
 --- One connection target: the address itself, port 5269.
 local function addressResolver(hostname, address)
@@ -136,25 +216,45 @@ local function addressResolver(hostname, address)
         end
     }
 end
---- Where outgoing connections to a .v6.alt name go. The route check has already vetted the name.
-local function resolverFor(toHost)
+--- Where a connection to a .v6.alt name goes. The route check has vetted the
+-- name already; this is the last gate, whatever opened the connection, so it
+-- decides afresh with the machine's current addresses.
+local function connectTarget(fromHost, toHost)
     if string_sub(toHost, -7) ~= SUFFIX then
         return nil
     end
-    local packed, err = v6alt.decode(toHost, true)
+    local settings = settingsFor(fromHost)
+    local packed, err = v6alt.decode(toHost, settings.lax)
     if packed == nil then
-        return exhausted(toHost, err)
+        return compat.exhausted(toHost, err)
     end
-    return addressResolver(
-        toHost,
-        v6alt.format_ip(packed)
-    )
+    refreshOwnAddresses()
+    local decision = policies.decide(settings.policy, packed)
+    if decision.refused ~= nil then
+        module:log(
+            "warn",
+            "Not connecting from %s to %s: it is %s",
+            tostring(fromHost),
+            toHost,
+            decision.refused
+        )
+        return compat.exhausted(toHost, (toHost .. " is ") .. decision.refused)
+    end
+    return addressResolver(toHost, decision.address)
+end
+local function meshState(session)
+    local state = session.v6mesh
+    if state == nil then
+        state = {plaintext = false, trusted = {}}
+        session.v6mesh = state
+    end
+    return state
 end
 --- Let a session that this policy sends without TLS past s2s_require_encryption.
 local function markPlaintext(session, peer, decision)
     session.secure = true
     session.ssl_ctx = false
-    session.v6mesh.plaintext = true
+    meshState(session).plaintext = true
     session.log("info", "Federating with %s without TLS: range %s has use_tls = false", peer, decision.range.cidr.text)
 end
 --- Count the peer's certificate (or, without TLS, the peer) as verified.
@@ -164,6 +264,7 @@ local function trustPeer(session, peer, decision)
     if session.direction == "outgoing" then
         session.authenticated_remote = true
     end
+    meshState(session).trusted[peer] = true
     local why = decision.range ~= nil and decision.range.trust_all_certs ~= nil and "range " .. decision.range.cidr.text or "s2s_v6mesh_trust_all_certs"
     session.log(
         "info",
@@ -180,6 +281,31 @@ local function goWithoutTls(session, peer, decision)
         trustPeer(session, peer, decision)
     end
 end
+local function onOutgoingCreated(event)
+    local session = event.session
+    local toHost = session.to_host
+    if string_sub(toHost, -7) ~= SUFFIX then
+        return
+    end
+    local settings = settingsFor(session.from_host)
+    local packed = v6alt.decode(toHost, settings.lax)
+    if packed == nil then
+        return
+    end
+    local decision = policies.decide(settings.policy, packed)
+    meshState(session).address = decision.address
+    session.log(
+        "debug",
+        "%s is at [%s]:%d (%s)",
+        toHost,
+        decision.address,
+        S2S_PORT,
+        policies.describe(decision)
+    )
+    if decision.refused == nil and not decision.use_tls then
+        goWithoutTls(session, toHost, decision)
+    end
+end
 local function refuse(session, claimed, why)
     session.log(
         "warn",
@@ -191,30 +317,59 @@ local function refuse(session, claimed, why)
     session:close({condition = "not-authorized", text = (("Not accepted as " .. claimed) .. ": ") .. why}, nil, why)
     return false
 end
---- A session is, or claims to be, `peer`. Undefined when that is not a
--- .v6.alt name; false (session closed) when the claim does not hold; else
--- what the policy says about the peer.
-local function checkPeer(session, peer, localHost)
-    if peer == nil or string_sub(peer, -7) ~= SUFFIX then
+local function peerAddress(session)
+    local ip = session.ip
+    if ip == nil and session.conn ~= nil then
+        ip = session.conn.ip()
+    end
+    if ip == nil then
         return nil
     end
+    local packed = v6alt.parse_ip(ip)
+    return packed
+end
+--- Why `localHost` does not accept `peer` on this session, or false when it
+-- does, or undefined when the module has nothing to say (not a .v6.alt name
+-- and no blocked range). `decision` is what the policy says about the peer.
+local function judgePeer(session, peer, localHost)
     local settings = settingsFor(localHost)
+    if peer == nil or string_sub(peer, -7) ~= SUFFIX then
+        if not settings.blocks then
+            return nil, nil
+        end
+        local address = peerAddress(session)
+        if address == nil then
+            return nil, nil
+        end
+        local decision = policies.decide(settings.policy, address)
+        return decision.blocked and (("its address [" .. decision.address) .. "] is ") .. tostring(decision.refused) or false, decision
+    end
     local packed, err = v6alt.decode(peer, settings.lax)
     if packed == nil then
-        return refuse(session, peer, err)
+        return err, nil
     end
-    local ip = session.ip
-    local peerPacked = v6alt.parse_ip(ip)
     local decision = policies.decide(settings.policy, packed)
-    if peerPacked ~= packed then
-        return refuse(
-            session,
-            peer,
-            (("that name belongs to " .. decision.address) .. ", the connection is from ") .. tostring(ip)
-        )
+    if peerAddress(session) ~= packed then
+        return (("that name belongs to " .. decision.address) .. ", the connection is from ") .. tostring(session.ip), decision
     end
     if decision.refused ~= nil then
-        return refuse(session, peer, "its address is " .. decision.refused)
+        return "its address is " .. decision.refused, decision
+    end
+    return false, decision
+end
+--- A session is, or claims to be, `peer`. Undefined when the module has
+-- nothing to say; false (session closed) when the claim does not hold; else
+-- what the policy says about the peer.
+local function checkPeer(session, peer, localHost)
+    local why, decision = judgePeer(session, peer, localHost)
+    if why == nil then
+        return nil
+    end
+    if why ~= false then
+        return refuse(session, peer or "(no name)", why)
+    end
+    if peer == nil or string_sub(peer, -7) ~= SUFFIX then
+        return nil
     end
     return decision
 end
@@ -227,51 +382,172 @@ local function localHostOf(session)
     end
     return ____temp_2
 end
-module:hook(
-    "s2s-check-certificate",
-    function(event)
-        local session = event.session
-        local decision = checkPeer(
-            session,
-            event.host,
-            localHostOf(session)
+--- After mod_s2s_auth_certs (509) has judged the certificate and before
+-- mod_s2s's policy check (-1): where trust applies and Prosody's own check
+-- did not pass, this module vouches for the peer and claims the event.
+local function onCheckCertificate(event)
+    local session = event.session
+    local decision = checkPeer(
+        session,
+        event.host,
+        localHostOf(session)
+    )
+    if decision == nil then
+        return nil
+    end
+    if decision == false then
+        return false
+    end
+    if session.cert_chain_status == "valid" and session.cert_identity_status == "valid" then
+        return nil
+    end
+    if not decision.trust_all_certs then
+        session.log(
+            "debug",
+            "Leaving the certificate of %s to Prosody: trust_all_certs is off for [%s]",
+            tostring(event.host),
+            decision.address
         )
-        if decision == nil then
-            return nil
-        end
-        if decision == false then
-            return false
-        end
-        if not decision.trust_all_certs then
+        return nil
+    end
+    trustPeer(session, event.host, decision)
+    return true
+end
+--- Incoming streams: check the claimed name against the address as soon as
+-- it is known, before any feature (STARTTLS, SASL EXTERNAL) is offered.
+local function onStreamFeatures(event)
+    local session = event.origin
+    if session.v6mesh ~= nil and session.v6mesh.address ~= nil then
+        return
+    end
+    local peer = session.from_host
+    local decision = checkPeer(session, peer, session.to_host)
+    if decision == nil or decision == false then
+        return
+    end
+    meshState(session).address = decision.address
+    if not decision.use_tls and not session.secure then
+        goWithoutTls(session, peer, decision)
+    end
+end
+--- The last gate, whatever the mechanism (dialback, SASL EXTERNAL) and
+-- whichever names a stream authenticates for.
+local function onAuthenticated(event)
+    local session = event.session
+    local decision = checkPeer(
+        session,
+        event.host,
+        localHostOf(session)
+    )
+    if decision == false then
+        return false
+    end
+    if session.v6mesh ~= nil and session.v6mesh.plaintext and (decision == nil or decision.use_tls) then
+        return refuse(session, event.host, "this stream runs without TLS, which only a .v6.alt peer in a use_tls = false range may use")
+    end
+    return nil
+end
+--- Why `localHost` refuses stanzas from `remote` on this session, or false.
+local function deliveryVerdict(session, remote, localHost)
+    local why, decision = judgePeer(session, remote, localHost)
+    if why ~= nil and why ~= false then
+        return why
+    end
+    local state = session.v6mesh
+    if state == nil then
+        return false
+    end
+    if state.plaintext and (decision == nil or decision.use_tls) then
+        return ((localHost .. " takes ") .. remote) .. " only over TLS, and this stream has none"
+    end
+    if state.trusted[remote] and (decision == nil or not decision.trust_all_certs) then
+        return ("its certificate was accepted on the strength of another host's s2s_v6mesh settings, and " .. localHost) .. " does not trust it"
+    end
+    return false
+end
+local function checkDelivery(localHost, event)
+    local session = event.origin
+    local sessionType = session.type
+    if sessionType ~= "s2sin" and sessionType ~= "s2sout" or session.dummy then
+        return nil
+    end
+    local from = event.stanza.attr.from
+    local ____temp_3
+    if from == nil then
+        ____temp_3 = session.from_host
+    else
+        ____temp_3 = jid.host(from)
+    end
+    local remote = ____temp_3
+    if remote == nil then
+        return nil
+    end
+    local state = session.v6mesh
+    if state == nil and string_sub(remote, -7) ~= SUFFIX and not settingsFor(localHost).blocks then
+        return nil
+    end
+    local mesh = meshState(session)
+    if mesh.epoch ~= epoch or mesh.verdicts == nil then
+        mesh.verdicts = {}
+        mesh.epoch = epoch
+    end
+    local key = (localHost .. " ") .. remote
+    local verdict = mesh.verdicts[key]
+    if verdict == nil then
+        verdict = deliveryVerdict(session, remote, localHost)
+        mesh.verdicts[key] = verdict
+        if verdict ~= false then
             session.log(
-                "debug",
-                "Leaving the certificate of %s to Prosody: trust_all_certs is off for [%s]",
-                tostring(event.host),
-                decision.address
+                "warn",
+                "Not delivering stanzas from %s to %s: %s",
+                remote,
+                localHost,
+                verdict
             )
-            return nil
-        end
-        trustPeer(session, event.host, decision)
-        return true
-    end,
-    600
-)
-local function localAddresses()
-    local found = {}
-    local ok, list = pcall(netutil.local_addresses, "ipv6", true)
-    if ok and list ~= nil then
-        for ____, text in ipairs(list) do
-            local packed = v6alt.parse_ip(text)
-            if packed ~= nil then
-                found[packed] = true
-            end
         end
     end
-    return found
+    if verdict == false then
+        return nil
+    end
+    local stanza = event.stanza
+    local stanzaType = stanza.attr.type
+    if stanzaType ~= "error" and stanzaType ~= "result" and not (stanza.name == "presence" and stanzaType ~= nil) then
+        session.send(st.error_reply(stanza, "cancel", "policy-violation", (((localHost .. " does not accept this from ") .. remote) .. ": ") .. verdict))
+    end
+    return true
+end
+local DELIVERY_EVENTS = {}
+for ____, kind in ipairs({"message", "presence", "iq"}) do
+    for ____, to in ipairs({"bare", "full", "host"}) do
+        DELIVERY_EVENTS[#DELIVERY_EVENTS + 1] = (kind .. "/") .. to
+    end
+end
+local routing = module:shared("routing")
+local covered = {}
+--- Hook one host's events (once); the hooks leave with the module.
+local function coverHost(host)
+    local entry = prosody.hosts[host]
+    if entry == nil or covered[host] then
+        return
+    end
+    covered[host] = true
+    local events = entry.events
+    module:hook_object_event(events, "route/remote", checkRoute, 100)
+    module:hook_object_event(events, "s2sout-created", onOutgoingCreated, 100)
+    module:hook_object_event(events, "s2s-stream-features", onStreamFeatures, 1000)
+    module:hook_object_event(events, "s2s-authenticated", onAuthenticated, 1000)
+    for ____, name in ipairs(DELIVERY_EVENTS) do
+        module:hook_object_event(
+            events,
+            name,
+            function(event) return checkDelivery(host, event) end,
+            2000
+        )
+    end
+    compat.hook_host_routing(module, events, routing)
 end
 --- Warn about a .v6.alt host that peers will not accept.
-local function diagnoseHost(hostModule)
-    local host = hostModule.host
+local function diagnoseHost(host)
     if string_sub(host, -7) ~= SUFFIX then
         return
     end
@@ -279,139 +555,116 @@ local function diagnoseHost(hostModule)
     if packed == nil then
         local laxPacked = v6alt.decode(host, true)
         local hint = laxPacked ~= nil and "; its canonical name is " .. tostring((v6alt.encode(laxPacked))) or ""
-        hostModule:log("warn", "%s%s. Peers running this module will refuse it.", err, hint)
+        module:log("warn", "%s%s. Peers running this module will refuse it.", err, hint)
         return
     end
     local address = v6alt.format_ip(packed)
-    if not localAddresses()[packed] then
-        hostModule:log("warn", "%s stands for [%s], which is not an address of this machine: peers connect there and check connections come from there", host, address)
+    if not machineAddresses()[packed] then
+        module:log("warn", "%s stands for [%s], which is not an address of this machine: peers connect there and check connections come from there", host, address)
     else
-        hostModule:log("info", "%s is served at [%s]", host, address)
+        module:log("info", "%s is served at [%s]", host, address)
     end
 end
-module.add_host = function(hostModule)
-    local settings = readSettings(hostModule)
-    hostSettings[hostModule.host] = settings
-    noteOwnHost(hostModule.host)
-    diagnoseHost(hostModule)
-    hostModule:hook(
-        "route/remote",
-        function(event)
-            local toHost = event.to_host
-            if string_sub(toHost, -7) ~= SUFFIX then
-                return nil
-            end
-            local packed, err = v6alt.decode(toHost, settings.lax)
-            if packed == nil then
-                return bounce(hostModule, event, "remote-server-not-found", err)
-            end
-            local refused = refusalFor(settings.refusals, settings.policy, packed)
-            if refused ~= false then
-                return bounce(hostModule, event, "policy-violation", ((toHost .. " is ") .. refused) .. "; this server does not connect there")
-            end
-            return nil
-        end,
-        100
+local function onHostActivated(host)
+    local ok, result = pcall(
+        readSettings,
+        module:context(host)
     )
-    hostModule:hook(
-        "s2sout-created",
-        function(event)
-            local session = event.session
-            local toHost = session.to_host
-            if string_sub(toHost, -7) ~= SUFFIX then
-                return
-            end
-            local packed = v6alt.decode(toHost, true)
-            if packed == nil then
-                return
-            end
-            local decision = policies.decide(settings.policy, packed)
-            session.v6mesh = {address = decision.address, plaintext = false}
-            session.log(
-                "debug",
-                "%s is at [%s]:%d (%s)",
-                toHost,
-                decision.address,
-                S2S_PORT,
-                policies.describe(decision)
-            )
-            if not decision.use_tls then
-                goWithoutTls(session, toHost, decision)
-            end
-        end,
-        100
-    )
-    route_outgoing(hostModule, resolverFor)
-    hostModule:hook(
-        "s2s-stream-features",
-        function(event)
-            local session = event.origin
-            if session.v6mesh ~= nil then
-                return
-            end
-            local peer = session.from_host
-            local decision = checkPeer(session, peer, hostModule.host)
-            if decision == nil or decision == false then
-                return
-            end
-            session.v6mesh = {address = decision.address, plaintext = false}
-            if not decision.use_tls and not session.secure then
-                goWithoutTls(session, peer, decision)
-            end
-        end,
-        1000
-    )
-    hostModule:hook(
-        "s2s-authenticated",
-        function(event)
-            if checkPeer(event.session, event.host, hostModule.host) == false then
-                return false
-            end
-            return nil
-        end,
-        1000
-    )
-end
-local function shellGetDomain(ip)
-    local name, err = v6alt.ip_to_name(ip)
-    if name == nil then
-        return nil, err
-    end
-    return true, "Encoded hostname: " .. name
-end
-local function shellGetIp(name)
-    local ip, err = v6alt.name_to_ip(name, globalSettings.lax)
-    if ip == nil then
-        return nil, err
-    end
-    return true, "IP address: " .. ip
-end
-local function shellRange(target, host)
-    if host ~= nil and hostSettings[host] == nil then
-        return nil, ("'" .. host) .. "' is not a host of this server with mod_s2s_v6mesh loaded"
-    end
-    local packed
-    local err
-    if type(target) == "string" and (string.find(target, ":", 1, true)) ~= nil then
-        packed, err = v6alt.parse_ip(target)
+    if ok then
+        settingsByHost[host] = result
     else
-        packed, err = v6alt.decode(
-            target,
-            settingsFor(host).lax
+        module:log(
+            "error",
+            "Invalid configuration for %s, using the global s2s_v6mesh settings for it: %s",
+            host,
+            tostring(result)
         )
     end
-    if packed == nil then
-        return nil, err
-    end
-    local decision = policies.decide(
-        settingsFor(host).policy,
-        packed
-    )
-    return true, (("[" .. decision.address) .. "] ") .. policies.describe(decision)
+    coverHost(host)
+    refreshOwnAddresses()
+    newEpoch()
+    diagnoseHost(host)
 end
-local removeShellCommands = add_shell_commands(module, "v6alt", "Convert between IPv6 addresses and .v6.alt names", {{name = "get_domain", desc = "Show the .v6.alt name of an IPv6 address", args = {"ip"}, handler = shellGetDomain}, {name = "get_ip", desc = "Show the IPv6 address a .v6.alt name stands for", args = {"domain"}, handler = shellGetIp}, {name = "range", desc = "Show which s2s_v6mesh_ranges entry applies to an address or name", args = {"ip_or_domain"}, handler = shellRange}})
+for host in pairs(prosody.hosts) do
+    coverHost(host)
+end
+module:hook("host-activated", onHostActivated)
+module:hook(
+    "host-deactivated",
+    function(host)
+        settingsByHost[host] = nil
+        covered[host] = nil
+        refreshOwnAddresses()
+    end
+)
+module:hook("s2s-check-certificate", onCheckCertificate, 500)
+compat.route_outgoing(routing, connectTarget)
+refreshOwnAddresses()
+module:add_timer(
+    60,
+    function()
+        refreshOwnAddresses()
+        return 60
+    end
+)
+for host in pairs(prosody.hosts) do
+    diagnoseHost(host)
+end
+if routing.unguard ~= nil then
+    for ____, unguard in pairs(routing.unguard) do
+        unguard()
+    end
+    routing.unguard = nil
+    module:log("info", "Reloaded: .v6.alt routing is open again")
+end
+routing.closed = nil
+module.add_host = function(hostModule)
+    settingsByHost[hostModule.host] = readSettings(hostModule)
+    newEpoch()
+end
+--- While no instance is in charge, .v6.alt names neither route nor connect.
+local function closeRouting(why)
+    routing.closed = why
+    local function refuseRoute(event)
+        local ____temp_4
+        if string_sub(event.to_host, -7) == SUFFIX then
+            ____temp_4 = bounce(event, "service-unavailable", ((routing.closed or why) .. "; not sending to ") .. event.to_host)
+        else
+            ____temp_4 = nil
+        end
+        return ____temp_4
+    end
+    local function refuseConnect(toHost)
+        return string_sub(toHost, -7) == SUFFIX and compat.exhausted(toHost, routing.closed or why) or nil
+    end
+    routing.target = function(_fromHost, toHost) return refuseConnect(toHost) end
+    local unguard = {}
+    for ____, entry in pairs(prosody.hosts) do
+        unguard[#unguard + 1] = compat.guard_host_routing(entry.events, refuseRoute, refuseConnect)
+    end
+    routing.unguard = unguard
+end
+local removeShellCommands = compat.add_shell_commands(
+    module,
+    "v6alt",
+    "Convert between IPv6 addresses and .v6.alt names",
+    shell.commands({
+        lax = function(host) return settingsFor(host).lax end,
+        policy = function(host) return (host == nil or prosody.hosts[host] ~= nil) and settingsFor(host).policy or nil end
+    })
+)
 module.unload = function()
-    unroute_outgoing()
     removeShellCommands()
+    if module.reloading then
+        closeRouting("mod_s2s_v6mesh is being reloaded (if this lasts, the reload failed: see the log)")
+        return
+    end
+    compat.unroute_outgoing(routing)
+    if routing.unguard ~= nil then
+        for ____, unguard in pairs(routing.unguard) do
+            unguard()
+        end
+        routing.unguard = nil
+    end
 end
 return ____exports

@@ -1,70 +1,76 @@
 /**
  * mod_s2s_v6mesh: DNS-free server-to-server federation for .v6.alt names.
+ *
+ * Loaded once for the whole process (SPEC 3.1): it hooks the events of every
+ * host, VirtualHosts and Components alike, whether or not the host lists the
+ * module, and looks up the settings of the host an event belongs to.
  * - route/remote: a stanza for *.v6.alt is checked before mod_s2s sees it;
  *   bad names and forbidden addresses bounce at once.
- * - outgoing connections go to the address the name encodes (compat.ts).
+ * - outgoing connections go to the address the name encodes (compat.ts),
+ *   checked again when the connection is made.
  * - a peer claiming a .v6.alt name must connect from that address.
  * - where the policy says so, the peer's certificate counts as valid.
+ * - every stanza a peer sends to a local host is held to that host's settings.
  */
-import * as v6alt from "./v6alt";
-import * as policies from "./policy";
-import { add_shell_commands, exhausted, require_lib, route_outgoing, unroute_outgoing } from "./compat";
+import type { Decision, Policy } from "./policy";
+import type { RoutingState } from "./compat";
 
+type V6altLib = typeof import("./v6alt");
+type PolicyLib = typeof import("./policy");
+type ShellLib = typeof import("./shell");
+type CompatLib = typeof import("./compat");
 type StanzaLib = typeof import("prosody.util.stanza");
 type NetLib = typeof import("prosody.util.net");
+type JidLib = typeof import("prosody.util.jid");
 
 module.set_global();
 
-const st = require_lib<StanzaLib>("util.stanza");
-const netutil = require_lib<NetLib>("util.net");
+// Every (re)load reads every file of the module afresh: a reload must pick up
+// new code of the codec and the policy too, not only of this file.
+const FILES = ["v6alt", "policy", "shell", "compat"];
+const loaded = (_G as unknown as { package: { loaded: LuaTable<string, unknown> } }).package.loaded;
+for (const file of FILES) loaded.delete(`mod_s2s_v6mesh.${file}`);
+function loadFile<T>(file: string): T {
+    const lib = require(`mod_s2s_v6mesh.${file}`);
+    return lib as T;
+}
+const v6alt = loadFile<V6altLib>("v6alt");
+const policies = loadFile<PolicyLib>("policy");
+const shell = loadFile<ShellLib>("shell");
+const compat = loadFile<CompatLib>("compat");
+
+const st = compat.require_lib<StanzaLib>("util.stanza");
+const netutil = compat.require_lib<NetLib>("util.net");
+const jid = compat.require_lib<JidLib>("util.jid");
 
 const S2S_PORT = 5269;
 const SUFFIX = v6alt.suffix;
 const string_sub = string.sub;
 
+/* ---------------------------------------------------------------------- */
+/* Settings, per host                                                       */
+
 interface HostSettings {
-    policy: policies.Policy;
+    policy: Policy;
     lax: boolean;
-    refusals: RefusalCache;
+    /** Some range has allow = false: incoming streams need an address check. */
+    blocks: boolean;
+    /** Packed destination -> why it is refused, or false (see refusalFor). */
+    refusals: LuaTable<string, string | false>;
+    refusalCount: number;
 }
 
-/** Packed address -> the local host whose .v6.alt name encodes it. */
+/** Packed address of this machine -> what it is, for refusals (shared by every policy). */
 const ownAddresses = new LuaTable<string, string>();
-const hostSettings = new LuaTable<string, HostSettings>();
+const settingsByHost = new LuaTable<string, HostSettings>();
 
 /**
- * Packed destination -> why it is refused, or false. The policy is fixed at
- * load except for our own addresses, so this is cleared when those change;
- * it keeps policies.decide() off the per-stanza path.
+ * Changes whenever a host's settings or the own addresses change: cached
+ * refusals and the delivery verdicts kept on sessions are valid for one epoch.
  */
-interface RefusalCache {
-    entries: LuaTable<string, string | false>;
-    size: number;
-}
-const REFUSAL_CACHE_LIMIT = 4096;
+let epoch: object = {};
 
-function clearRefusalCaches(): void {
-    for (const [, settings] of hostSettings) {
-        settings.refusals.entries = new LuaTable();
-        settings.refusals.size = 0;
-    }
-}
-
-/** Why the policy refuses this destination, or false; remembered per host. */
-function refusalFor(cache: RefusalCache, policy: policies.Policy, packed: string): string | false {
-    const known = cache.entries.get(packed);
-    if (known !== undefined) return known;
-    const refused = policies.decide(policy, packed).refused ?? false;
-    if (cache.size >= REFUSAL_CACHE_LIMIT) {
-        cache.entries = new LuaTable();
-        cache.size = 0;
-    }
-    cache.entries.set(packed, refused);
-    cache.size += 1;
-    return refused;
-}
-
-/** Read and validate this module's options; a bad value stops the load. */
+/** Read and validate this module's options for one host; a bad value is an error. */
 function readSettings(m: ProsodyModule): HostSettings {
     const trust = m.get_option_boolean("s2s_v6mesh_trust_all_certs", true);
     const lax = m.get_option_boolean("s2s_v6mesh_lax_names", false);
@@ -74,62 +80,124 @@ function readSettings(m: ProsodyModule): HostSettings {
     );
     if (policy === undefined || lax === undefined) {
         const why = err ?? `s2s_v6mesh_lax_names must be true or false, not ${tostring(m.get_option("s2s_v6mesh_lax_names"))}`;
-        m.log("error", "Invalid configuration, not loading: %s", why);
-        error(`mod_s2s_v6mesh: ${why}`, 0);
+        error(`${m.host === "*" ? "" : `${m.host}: `}${why}`, 0);
     }
     policy.own = ownAddresses;
-    return { policy, lax, refusals: { entries: new LuaTable(), size: 0 } };
+    let blocks = false;
+    for (const range of policy.ranges) if (!range.allow) blocks = true;
+    return { policy, lax, blocks, refusals: new LuaTable(), refusalCount: 0 };
 }
 
-const globalSettings = readSettings(module);
+/** Read every host's settings at once, so that one bad host stops the load before anything is hooked. */
+function readAllSettings(): HostSettings {
+    const global = readSettings(module);
+    for (const [host] of prosody.hosts) settingsByHost.set(host, readSettings(module.context(host)));
+    return global;
+}
+
+let globalSettings: HostSettings;
+{
+    const [ok, result] = pcall(readAllSettings);
+    if (!ok) {
+        module.log("error", "Invalid configuration, not loading: %s", tostring(result));
+        error(`mod_s2s_v6mesh: ${tostring(result)}`, 0);
+    }
+    globalSettings = result as HostSettings;
+}
 
 function settingsFor(host: string | undefined): HostSettings {
-    return (host !== undefined && hostSettings.get(host)) || globalSettings;
+    return (host !== undefined && settingsByHost.get(host)) || globalSettings;
 }
 
-function noteOwnHost(host: string): void {
-    if (string_sub(host, -7) !== SUFFIX) return;
-    const [packed] = v6alt.decode(host, true);
-    if (packed !== undefined && ownAddresses.get(packed) === undefined) {
-        ownAddresses.set(packed, host);
-        clearRefusalCaches();
+/** Why the policy refuses this destination, or false; remembered per host and epoch. */
+function refusalFor(settings: HostSettings, packed: string): string | false {
+    const known = settings.refusals.get(packed);
+    if (known !== undefined) return known;
+    const refused = policies.decide(settings.policy, packed).refused ?? false;
+    if (settings.refusalCount >= 4096) {
+        settings.refusals = new LuaTable();
+        settings.refusalCount = 0;
     }
+    settings.refusals.set(packed, refused);
+    settings.refusalCount += 1;
+    return refused;
 }
 
-function forgetOwnHost(host: string): void {
-    for (const [packed, owner] of ownAddresses) {
-        if (owner === host) ownAddresses.delete(packed);
+function newEpoch(): void {
+    epoch = {};
+    for (const [, settings] of settingsByHost) {
+        settings.refusals = new LuaTable();
+        settings.refusalCount = 0;
     }
-    for (const [other] of prosody.hosts) noteOwnHost(other);
-    clearRefusalCaches();
+    globalSettings.refusals = new LuaTable();
+    globalSettings.refusalCount = 0;
 }
 
-for (const [host] of prosody.hosts) noteOwnHost(host);
-// core/hostmanager fires these with the bare host name, not an event table.
-module.hook<string>("host-activated", (host) => noteOwnHost(host));
-module.hook<string>("host-deactivated", (host) => forgetOwnHost(host));
+/* ---------------------------------------------------------------------- */
+/* Own addresses: every address of the machine                              */
+
+function machineAddresses(): LuaTable<string, boolean> {
+    const found = new LuaTable<string, boolean>();
+    const [ok, list] = pcall(netutil.local_addresses, "ipv6", true);
+    if (ok && list !== undefined) {
+        for (const text of list as string[]) {
+            // Link-local addresses come with a zone ("fe80::1%eth0").
+            const [address] = string.match(text, "^([^%%]+)");
+            const [packed] = v6alt.parse_ip(address as string);
+            if (packed !== undefined) found.set(packed, true);
+        }
+    }
+    return found;
+}
+
+/** Recompute the own addresses; a change starts a new epoch. */
+function refreshOwnAddresses(): void {
+    const fresh = new LuaTable<string, string>();
+    for (const [packed] of machineAddresses()) fresh.set(packed, "an address of this machine");
+    for (const [host] of prosody.hosts) {
+        if (string_sub(host, -7) === SUFFIX) {
+            const [packed] = v6alt.decode(host, true);
+            if (packed !== undefined && fresh.get(packed) !== `the address of this server's own host ${host}`) {
+                fresh.set(packed, `the address of this server's own host ${host}`);
+            }
+        }
+    }
+    let changed = false;
+    for (const [packed, what] of fresh) if (ownAddresses.get(packed) !== what) changed = true;
+    for (const [packed] of ownAddresses) if (fresh.get(packed) === undefined) changed = true;
+    if (!changed) return;
+    for (const [packed] of ownAddresses) ownAddresses.delete(packed);
+    for (const [packed, what] of fresh) ownAddresses.set(packed, what);
+    newEpoch();
+}
 
 /* ---------------------------------------------------------------------- */
 /* Outgoing                                                                 */
 
-interface RouteEvent {
-    from_host: string;
-    to_host: string;
-    stanza: Stanza;
-}
-
 /** Answer a stanza we will not route with an error, unless it is one itself. */
-function bounce(hostModule: ProsodyModule, event: RouteEvent, condition: string, text: string): true {
+function bounce(event: RouteEvent, condition: string, text: string): true {
     const stanza = event.stanza;
     const stanzaType = stanza.attr.type;
-    hostModule.log("info", "Not sending %s from %s to %s: %s", stanza.name, tostring(stanza.attr.from), event.to_host, text);
+    module.log("info", "Not sending %s from %s to %s: %s", stanza.name, tostring(stanza.attr.from), event.to_host, text);
     // Only stanzas get an error back; dialback and other stream elements,
     // errors, results and unavailable presence are just dropped.
     if (stanza.name !== "message" && stanza.name !== "presence" && stanza.name !== "iq") return true;
     if (stanzaType === "error" || stanzaType === "result" || stanza.attr.from === undefined) return true;
     if (stanza.name === "presence" && stanzaType === "unavailable") return true;
-    hostModule.send(st.error_reply(stanza, "cancel", condition, text));
+    module.context(event.from_host).send(st.error_reply(stanza, "cancel", condition, text));
     return true;
+}
+
+/** route/remote on every host: other domains cost one suffix test. */
+function checkRoute(event: RouteEvent): true | undefined {
+    const toHost = event.to_host;
+    if (string_sub(toHost, -7) !== SUFFIX) return undefined;
+    const settings = settingsFor(event.from_host);
+    const [packed, err] = v6alt.decode(toHost, settings.lax);
+    if (packed === undefined) return bounce(event, "remote-server-not-found", err as string);
+    const refused = refusalFor(settings, packed);
+    if (refused !== false) return bounce(event, "policy-violation", `${toHost} is ${refused}; this server does not connect there`);
+    return undefined;
 }
 
 /** One connection target: the address itself, port 5269. */
@@ -148,39 +216,73 @@ function addressResolver(hostname: string, address: string): ConnectResolver {
     };
 }
 
-/** Where outgoing connections to a .v6.alt name go. The route check has already vetted the name. */
-function resolverFor(toHost: string): ConnectResolver | undefined {
+/**
+ * Where a connection to a .v6.alt name goes. The route check has vetted the
+ * name already; this is the last gate, whatever opened the connection, so it
+ * decides afresh with the machine's current addresses.
+ */
+function connectTarget(fromHost: string | undefined, toHost: string): ConnectResolver | undefined {
     if (string_sub(toHost, -7) !== SUFFIX) return undefined;
-    const [packed, err] = v6alt.decode(toHost, true);
-    if (packed === undefined) return exhausted(toHost, err);
-    return addressResolver(toHost, v6alt.format_ip(packed) as string);
+    const settings = settingsFor(fromHost);
+    const [packed, err] = v6alt.decode(toHost, settings.lax);
+    if (packed === undefined) return compat.exhausted(toHost, err);
+    refreshOwnAddresses();
+    const decision = policies.decide(settings.policy, packed);
+    if (decision.refused !== undefined) {
+        module.log("warn", "Not connecting from %s to %s: it is %s", tostring(fromHost), toHost, decision.refused);
+        return compat.exhausted(toHost, `${toHost} is ${decision.refused}`);
+    }
+    return addressResolver(toHost, decision.address);
+}
+
+function meshState(session: S2SSession): MeshSessionState {
+    let state = session.v6mesh;
+    if (state === undefined) {
+        state = { plaintext: false, trusted: new LuaTable() };
+        session.v6mesh = state;
+    }
+    return state;
 }
 
 /** Let a session that this policy sends without TLS past s2s_require_encryption. */
-function markPlaintext(session: S2SSession, peer: string, decision: policies.Decision): void {
+function markPlaintext(session: S2SSession, peer: string, decision: Decision): void {
     // mod_s2s and mod_tls read s2s_require_encryption once at load; `secure`
     // is the per-session switch they honour. `encrypted` stays unset.
     session.secure = true;
     // No TLS context: mod_tls then neither offers nor starts TLS. (Prosody 13
     // already stops at `secure`; 0.12's mod_tls only looks at this.)
     session.ssl_ctx = false;
-    (session.v6mesh as { plaintext: boolean }).plaintext = true;
-    session.log("info", "Federating with %s without TLS: range %s has use_tls = false", peer, (decision.range as policies.RangeSettings).cidr.text);
+    meshState(session).plaintext = true;
+    session.log("info", "Federating with %s without TLS: range %s has use_tls = false", peer, (decision.range as { cidr: { text: string } }).cidr.text);
 }
 
 /** Count the peer's certificate (or, without TLS, the peer) as verified. */
-function trustPeer(session: S2SSession, peer: string, decision: policies.Decision): void {
+function trustPeer(session: S2SSession, peer: string, decision: Decision): void {
     session.cert_chain_status = "valid";
     session.cert_identity_status = "valid";
     if (session.direction === "outgoing") session.authenticated_remote = true;
+    meshState(session).trusted.set(peer, true);
     const why = decision.range !== undefined && decision.range.trust_all_certs !== undefined ? `range ${decision.range.cidr.text}` : "s2s_v6mesh_trust_all_certs";
     session.log("info", "Trusting %s: it is at [%s], the address its name encodes (%s)", peer, decision.address, why);
 }
 
 /** A use_tls = false range: no TLS, and with trust the address alone authenticates the peer. */
-function goWithoutTls(session: S2SSession, peer: string, decision: policies.Decision): void {
+function goWithoutTls(session: S2SSession, peer: string, decision: Decision): void {
     markPlaintext(session, peer, decision);
     if (decision.trust_all_certs) trustPeer(session, peer, decision);
+}
+
+function onOutgoingCreated(event: { session: S2SSession }): void {
+    const session = event.session;
+    const toHost = session.to_host as string;
+    if (string_sub(toHost, -7) !== SUFFIX) return;
+    const settings = settingsFor(session.from_host);
+    const [packed] = v6alt.decode(toHost, settings.lax);
+    if (packed === undefined) return;
+    const decision = policies.decide(settings.policy, packed);
+    meshState(session).address = decision.address;
+    session.log("debug", "%s is at [%s]:%d (%s)", toHost, decision.address, S2S_PORT, policies.describe(decision));
+    if (decision.refused === undefined && !decision.use_tls) goWithoutTls(session, toHost, decision);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -192,23 +294,52 @@ function refuse(session: S2SSession, claimed: string, why: string): false {
     return false;
 }
 
+function peerAddress(session: S2SSession): string | undefined {
+    let ip = session.ip;
+    if (ip === undefined && session.conn !== undefined) ip = (session.conn as { ip(this: void): string | undefined }).ip();
+    if (ip === undefined) return undefined;
+    const [packed] = v6alt.parse_ip(ip);
+    return packed;
+}
+
 /**
- * A session is, or claims to be, `peer`. Undefined when that is not a
- * .v6.alt name; false (session closed) when the claim does not hold; else
+ * Why `localHost` does not accept `peer` on this session, or false when it
+ * does, or undefined when the module has nothing to say (not a .v6.alt name
+ * and no blocked range). `decision` is what the policy says about the peer.
+ */
+function judgePeer(
+    session: S2SSession,
+    peer: string | undefined,
+    localHost: string | undefined
+): LuaMultiReturn<[string | false | undefined, Decision | undefined]> {
+    const settings = settingsFor(localHost);
+    if (peer === undefined || string_sub(peer, -7) !== SUFFIX) {
+        if (!settings.blocks) return $multi(undefined, undefined);
+        const address = peerAddress(session);
+        if (address === undefined) return $multi(undefined, undefined);
+        const decision = policies.decide(settings.policy, address);
+        return $multi(decision.blocked ? `its address [${decision.address}] is ${decision.refused}` : false, decision);
+    }
+    const [packed, err] = v6alt.decode(peer, settings.lax);
+    if (packed === undefined) return $multi(err as string, undefined);
+    const decision = policies.decide(settings.policy, packed);
+    if (peerAddress(session) !== packed) {
+        return $multi(`that name belongs to ${decision.address}, the connection is from ${tostring(session.ip)}`, decision);
+    }
+    if (decision.refused !== undefined) return $multi(`its address is ${decision.refused}`, decision);
+    return $multi(false, decision);
+}
+
+/**
+ * A session is, or claims to be, `peer`. Undefined when the module has
+ * nothing to say; false (session closed) when the claim does not hold; else
  * what the policy says about the peer.
  */
-function checkPeer(session: S2SSession, peer: string | undefined, localHost: string | undefined): policies.Decision | false | undefined {
+function checkPeer(session: S2SSession, peer: string | undefined, localHost: string | undefined): Decision | false | undefined {
+    const [why, decision] = judgePeer(session, peer, localHost);
+    if (why === undefined) return undefined;
+    if (why !== false) return refuse(session, peer ?? "(no name)", why);
     if (peer === undefined || string_sub(peer, -7) !== SUFFIX) return undefined;
-    const settings = settingsFor(localHost);
-    const [packed, err] = v6alt.decode(peer, settings.lax);
-    if (packed === undefined) return refuse(session, peer, err as string);
-    const ip = session.ip;
-    const [peerPacked] = v6alt.parse_ip(ip as string);
-    const decision = policies.decide(settings.policy, packed);
-    if (peerPacked !== packed) {
-        return refuse(session, peer, `that name belongs to ${decision.address}, the connection is from ${tostring(ip)}`);
-    }
-    if (decision.refused !== undefined) return refuse(session, peer, `its address is ${decision.refused}`);
     return decision;
 }
 
@@ -221,167 +352,240 @@ interface CertificateEvent {
     session: S2SSession;
 }
 
-// Before mod_s2s_auth_certs (509): where trust applies this module decides,
-// and claims the event so Prosody's chain verification cannot overrule it.
-module.hook<CertificateEvent>(
-    "s2s-check-certificate",
-    (event) => {
-        const session = event.session;
-        const decision = checkPeer(session, event.host, localHostOf(session));
-        if (decision === undefined) return undefined;
-        if (decision === false) return false;
-        if (!decision.trust_all_certs) {
-            session.log("debug", "Leaving the certificate of %s to Prosody: trust_all_certs is off for [%s]", tostring(event.host), decision.address);
-            return undefined;
-        }
-        trustPeer(session, event.host as string, decision);
-        return true;
-    },
-    600
-);
+/**
+ * After mod_s2s_auth_certs (509) has judged the certificate and before
+ * mod_s2s's policy check (-1): where trust applies and Prosody's own check
+ * did not pass, this module vouches for the peer and claims the event.
+ */
+function onCheckCertificate(event: CertificateEvent): boolean | undefined {
+    const session = event.session;
+    const decision = checkPeer(session, event.host, localHostOf(session));
+    if (decision === undefined) return undefined;
+    if (decision === false) return false;
+    if (session.cert_chain_status === "valid" && session.cert_identity_status === "valid") return undefined;
+    if (!decision.trust_all_certs) {
+        session.log("debug", "Leaving the certificate of %s to Prosody: trust_all_certs is off for [%s]", tostring(event.host), decision.address);
+        return undefined;
+    }
+    trustPeer(session, event.host as string, decision);
+    return true;
+}
+
+/**
+ * Incoming streams: check the claimed name against the address as soon as
+ * it is known, before any feature (STARTTLS, SASL EXTERNAL) is offered.
+ */
+function onStreamFeatures(event: { origin: S2SSession }): void {
+    const session = event.origin;
+    if (session.v6mesh !== undefined && session.v6mesh.address !== undefined) return;
+    const peer = session.from_host;
+    const decision = checkPeer(session, peer, session.to_host);
+    if (decision === undefined || decision === false) return;
+    meshState(session).address = decision.address;
+    if (!decision.use_tls && !session.secure) goWithoutTls(session, peer as string, decision);
+}
+
+/**
+ * The last gate, whatever the mechanism (dialback, SASL EXTERNAL) and
+ * whichever names a stream authenticates for.
+ */
+function onAuthenticated(event: { session: S2SSession; host: string }): false | undefined {
+    const session = event.session;
+    const decision = checkPeer(session, event.host, localHostOf(session));
+    if (decision === false) return false;
+    // A stream without TLS is only for the .v6.alt peers of use_tls = false
+    // ranges: no other name may piggyback on it.
+    if (session.v6mesh !== undefined && session.v6mesh.plaintext && (decision === undefined || decision.use_tls)) {
+        return refuse(session, event.host, "this stream runs without TLS, which only a .v6.alt peer in a use_tls = false range may use");
+    }
+    return undefined;
+}
 
 /* ---------------------------------------------------------------------- */
-/* Per host                                                                 */
+/* Delivery: each host's settings, for every stanza it receives             */
 
-function localAddresses(): LuaTable<string, boolean> {
-    const found = new LuaTable<string, boolean>();
-    const [ok, list] = pcall(netutil.local_addresses, "ipv6", true);
-    if (ok && list !== undefined) {
-        for (const text of list as string[]) {
-            const [packed] = v6alt.parse_ip(text);
-            if (packed !== undefined) found.set(packed, true);
-        }
+interface StanzaEvent {
+    origin: S2SSession;
+    stanza: Stanza;
+}
+
+/** Why `localHost` refuses stanzas from `remote` on this session, or false. */
+function deliveryVerdict(session: S2SSession, remote: string, localHost: string): string | false {
+    const [why, decision] = judgePeer(session, remote, localHost);
+    if (why !== undefined && why !== false) return why;
+    const state = session.v6mesh;
+    if (state === undefined) return false;
+    if (state.plaintext && (decision === undefined || decision.use_tls)) {
+        return `${localHost} takes ${remote} only over TLS, and this stream has none`;
     }
-    return found;
+    if (state.trusted.get(remote) && (decision === undefined || !decision.trust_all_certs)) {
+        return `its certificate was accepted on the strength of another host's s2s_v6mesh settings, and ${localHost} does not trust it`;
+    }
+    return false;
+}
+
+function checkDelivery(localHost: string, event: StanzaEvent): true | undefined {
+    const session = event.origin;
+    const sessionType = session.type;
+    // mod_s2s hands the bounces of an outgoing queue in on a dummy "s2sin" session.
+    if ((sessionType !== "s2sin" && sessionType !== "s2sout") || session.dummy) return undefined;
+    const from = event.stanza.attr.from;
+    const remote = from === undefined ? session.from_host : jid.host(from);
+    if (remote === undefined) return undefined;
+    const state = session.v6mesh;
+    if (state === undefined && string_sub(remote, -7) !== SUFFIX && !settingsFor(localHost).blocks) return undefined;
+    const mesh = meshState(session);
+    if (mesh.epoch !== epoch || mesh.verdicts === undefined) {
+        mesh.verdicts = new LuaTable();
+        mesh.epoch = epoch;
+    }
+    const key = `${localHost} ${remote}`;
+    let verdict = mesh.verdicts.get(key);
+    if (verdict === undefined) {
+        verdict = deliveryVerdict(session, remote, localHost);
+        mesh.verdicts.set(key, verdict);
+        if (verdict !== false) session.log("warn", "Not delivering stanzas from %s to %s: %s", remote, localHost, verdict);
+    }
+    if (verdict === false) return undefined;
+    const stanza = event.stanza;
+    const stanzaType = stanza.attr.type;
+    if (stanzaType !== "error" && stanzaType !== "result" && !(stanza.name === "presence" && stanzaType !== undefined)) {
+        session.send(st.error_reply(stanza, "cancel", "policy-violation", `${localHost} does not accept this from ${remote}: ${verdict}`));
+    }
+    return true;
+}
+
+const DELIVERY_EVENTS: string[] = [];
+for (const kind of ["message", "presence", "iq"]) {
+    for (const to of ["bare", "full", "host"]) DELIVERY_EVENTS.push(`${kind}/${to}`);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Every host of the process                                                */
+
+const routing = module.shared("routing") as unknown as RoutingState & {
+    /** Set while a reload is under way (or failed): why .v6.alt routing is closed. */
+    closed?: string;
+    /** Removes the raw handlers that keep routing closed. */
+    unguard?: LuaTable<number, (this: void) => void>;
+};
+
+const covered = new LuaTable<string, boolean>();
+
+/** Hook one host's events (once); the hooks leave with the module. */
+function coverHost(host: string): void {
+    const entry = prosody.hosts.get(host);
+    if (entry === undefined || covered.get(host)) return;
+    covered.set(host, true);
+    const events = entry.events;
+    module.hook_object_event(events, "route/remote", checkRoute, 100);
+    module.hook_object_event(events, "s2sout-created", onOutgoingCreated, 100);
+    module.hook_object_event(events, "s2s-stream-features", onStreamFeatures, 1000);
+    module.hook_object_event(events, "s2s-authenticated", onAuthenticated, 1000);
+    for (const name of DELIVERY_EVENTS) {
+        module.hook_object_event<StanzaEvent>(events, name, (event) => checkDelivery(host, event), 2000);
+    }
+    compat.hook_host_routing(module, events, routing);
 }
 
 /** Warn about a .v6.alt host that peers will not accept. */
-function diagnoseHost(hostModule: ProsodyModule): void {
-    const host = hostModule.host;
+function diagnoseHost(host: string): void {
     if (string_sub(host, -7) !== SUFFIX) return;
     const [packed, err] = v6alt.decode(host);
     if (packed === undefined) {
         const [laxPacked] = v6alt.decode(host, true);
         const hint = laxPacked !== undefined ? `; its canonical name is ${v6alt.encode(laxPacked)[0]}` : "";
-        hostModule.log("warn", "%s%s. Peers running this module will refuse it.", err as string, hint);
+        module.log("warn", "%s%s. Peers running this module will refuse it.", err as string, hint);
         return;
     }
     const address = v6alt.format_ip(packed) as string;
-    if (!localAddresses().get(packed)) {
-        hostModule.log("warn", "%s stands for [%s], which is not an address of this machine: peers connect there and check connections come from there", host, address);
+    if (!machineAddresses().get(packed)) {
+        module.log("warn", "%s stands for [%s], which is not an address of this machine: peers connect there and check connections come from there", host, address);
     } else {
-        hostModule.log("info", "%s is served at [%s]", host, address);
+        module.log("info", "%s is served at [%s]", host, address);
     }
 }
 
+function onHostActivated(host: string): void {
+    const [ok, result] = pcall(readSettings, module.context(host));
+    if (ok) {
+        settingsByHost.set(host, result as HostSettings);
+    } else {
+        // Fail closed: the host keeps no looser settings than the global ones.
+        module.log("error", "Invalid configuration for %s, using the global s2s_v6mesh settings for it: %s", host, tostring(result));
+    }
+    coverHost(host);
+    refreshOwnAddresses();
+    newEpoch();
+    diagnoseHost(host);
+}
+
+for (const [host] of prosody.hosts) coverHost(host);
+// core/hostmanager fires these with the bare host name, not an event table.
+module.hook<string>("host-activated", onHostActivated);
+module.hook<string>("host-deactivated", (host) => {
+    settingsByHost.delete(host);
+    covered.delete(host);
+    refreshOwnAddresses();
+});
+module.hook("s2s-check-certificate", onCheckCertificate, 500);
+compat.route_outgoing(routing, connectTarget);
+refreshOwnAddresses();
+module.add_timer(60, () => {
+    refreshOwnAddresses();
+    return 60;
+});
+for (const [host] of prosody.hosts) diagnoseHost(host);
+
+// Everything is in force: drop the guards an earlier instance left while it was being reloaded.
+if (routing.unguard !== undefined) {
+    for (const [, unguard] of routing.unguard) unguard();
+    routing.unguard = undefined;
+    module.log("info", "Reloaded: .v6.alt routing is open again");
+}
+routing.closed = undefined;
+
+/** A host that lists the module: a per-host reload re-reads that host's options. */
 module.add_host = (hostModule: ProsodyModule) => {
-    const settings = readSettings(hostModule);
-    hostSettings.set(hostModule.host, settings);
-    noteOwnHost(hostModule.host);
-    diagnoseHost(hostModule);
-
-    // Every remote stanza passes here: other domains cost one suffix test.
-    hostModule.hook<RouteEvent>(
-        "route/remote",
-        (event) => {
-            const toHost = event.to_host;
-            if (string_sub(toHost, -7) !== SUFFIX) return undefined;
-            const [packed, err] = v6alt.decode(toHost, settings.lax);
-            if (packed === undefined) return bounce(hostModule, event, "remote-server-not-found", err as string);
-            const refused = refusalFor(settings.refusals, settings.policy, packed);
-            if (refused !== false) {
-                return bounce(hostModule, event, "policy-violation", `${toHost} is ${refused}; this server does not connect there`);
-            }
-            return undefined;
-        },
-        100
-    );
-
-    hostModule.hook<{ session: S2SSession }>(
-        "s2sout-created",
-        (event) => {
-            const session = event.session;
-            const toHost = session.to_host as string;
-            if (string_sub(toHost, -7) !== SUFFIX) return;
-            const [packed] = v6alt.decode(toHost, true);
-            if (packed === undefined) return;
-            const decision = policies.decide(settings.policy, packed);
-            session.v6mesh = { address: decision.address, plaintext: false };
-            session.log("debug", "%s is at [%s]:%d (%s)", toHost, decision.address, S2S_PORT, policies.describe(decision));
-            if (!decision.use_tls) goWithoutTls(session, toHost, decision);
-        },
-        100
-    );
-    route_outgoing(hostModule, resolverFor);
-
-    // Incoming streams: check the claimed name against the address as soon as
-    // it is known, before any feature (STARTTLS, SASL EXTERNAL) is offered.
-    hostModule.hook<{ origin: S2SSession }>(
-        "s2s-stream-features",
-        (event) => {
-            const session = event.origin;
-            if (session.v6mesh !== undefined) return;
-            const peer = session.from_host;
-            const decision = checkPeer(session, peer, hostModule.host);
-            if (decision === undefined || decision === false) return;
-            session.v6mesh = { address: decision.address, plaintext: false };
-            if (!decision.use_tls && !session.secure) goWithoutTls(session, peer as string, decision);
-        },
-        1000
-    );
-
-    // The last gate, whatever the mechanism (dialback, SASL EXTERNAL) and
-    // whichever names a stream authenticates for.
-    hostModule.hook<{ session: S2SSession; host: string }>(
-        "s2s-authenticated",
-        (event) => {
-            if (checkPeer(event.session, event.host, hostModule.host) === false) return false;
-            return undefined;
-        },
-        1000
-    );
+    settingsByHost.set(hostModule.host, readSettings(hostModule));
+    newEpoch();
 };
 
 /* ---------------------------------------------------------------------- */
-/* prosodyctl shell v6alt ...                                               */
+/* Reload and unload                                                        */
 
-type ShellResult = LuaMultiReturn<[boolean, string] | [undefined, string]>;
-
-function shellGetDomain(ip: string): ShellResult {
-    const [name, err] = v6alt.ip_to_name(ip);
-    if (name === undefined) return $multi(undefined, err as string);
-    return $multi(true, `Encoded hostname: ${name}`);
+/** While no instance is in charge, .v6.alt names neither route nor connect. */
+function closeRouting(why: string): void {
+    routing.closed = why;
+    const refuseRoute = (event: RouteEvent) =>
+        string_sub(event.to_host, -7) === SUFFIX ? bounce(event, "service-unavailable", `${routing.closed ?? why}; not sending to ${event.to_host}`) : undefined;
+    const refuseConnect = (toHost: string) =>
+        string_sub(toHost, -7) === SUFFIX ? compat.exhausted(toHost, routing.closed ?? why) : undefined;
+    routing.target = (_fromHost, toHost) => refuseConnect(toHost);
+    const unguard = new LuaTable<number, (this: void) => void>();
+    for (const [, entry] of prosody.hosts) unguard.set(unguard.length() + 1, compat.guard_host_routing(entry.events, refuseRoute, refuseConnect));
+    routing.unguard = unguard;
 }
 
-function shellGetIp(name: string): ShellResult {
-    const [ip, err] = v6alt.name_to_ip(name, globalSettings.lax);
-    if (ip === undefined) return $multi(undefined, err as string);
-    return $multi(true, `IP address: ${ip}`);
-}
-
-function shellRange(target: string, host?: string): ShellResult {
-    if (host !== undefined && hostSettings.get(host) === undefined) {
-        return $multi(undefined, `'${host}' is not a host of this server with mod_s2s_v6mesh loaded`);
-    }
-    let packed: string | undefined;
-    let err: string | undefined;
-    if (type(target) === "string" && string.find(target, ":", 1, true)[0] !== undefined) {
-        [packed, err] = v6alt.parse_ip(target);
-    } else {
-        [packed, err] = v6alt.decode(target, settingsFor(host).lax);
-    }
-    if (packed === undefined) return $multi(undefined, err as string);
-    const decision = policies.decide(settingsFor(host).policy, packed);
-    return $multi(true, `[${decision.address}] ${policies.describe(decision)}`);
-}
-
-const removeShellCommands = add_shell_commands(module, "v6alt", "Convert between IPv6 addresses and .v6.alt names", [
-    { name: "get_domain", desc: "Show the .v6.alt name of an IPv6 address", args: ["ip"], handler: shellGetDomain },
-    { name: "get_ip", desc: "Show the IPv6 address a .v6.alt name stands for", args: ["domain"], handler: shellGetIp },
-    { name: "range", desc: "Show which s2s_v6mesh_ranges entry applies to an address or name", args: ["ip_or_domain"], handler: shellRange },
-]);
+const removeShellCommands = compat.add_shell_commands(
+    module,
+    "v6alt",
+    "Convert between IPv6 addresses and .v6.alt names",
+    shell.commands({
+        lax: (host) => settingsFor(host).lax,
+        policy: (host) => (host === undefined || prosody.hosts.get(host) !== undefined ? settingsFor(host).policy : undefined),
+    })
+);
 
 module.unload = () => {
-    unroute_outgoing();
     removeShellCommands();
+    if (module.reloading) {
+        closeRouting("mod_s2s_v6mesh is being reloaded (if this lasts, the reload failed: see the log)");
+        return;
+    }
+    compat.unroute_outgoing(routing);
+    if (routing.unguard !== undefined) {
+        for (const [, unguard] of routing.unguard) unguard();
+        routing.unguard = undefined;
+    }
 };

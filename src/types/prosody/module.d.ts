@@ -28,6 +28,12 @@ interface ProsodyModule {
     set_global(this: ProsodyModule): void;
     log(this: ProsodyModule, level: "debug" | "info" | "warn" | "error", message: string, ...args: unknown[]): void;
     hook<E>(this: ProsodyModule, event: string, handler: EventHandler<E>, priority?: number): void;
+    /** Hook another object's events (a host's); removed when the module unloads. */
+    hook_object_event<E>(this: ProsodyModule, object: ProsodyEvents, event: string, handler: EventHandler<E>, priority?: number): void;
+    /** The same module seen from another host: its options, its send(). */
+    context(this: ProsodyModule, host: string): ProsodyModule;
+    /** Call back after `delay` seconds; a number returned schedules it again. Stops when the module unloads. */
+    add_timer(this: ProsodyModule, delay: number, callback: (this: void) => number | undefined): unknown;
     unhook<E>(this: ProsodyModule, event: string, handler: EventHandler<E>): void;
     fire_event(this: ProsodyModule, event: string, data: unknown): unknown;
     get_option(this: ProsodyModule, name: string, fallback?: unknown): unknown;
@@ -39,10 +45,30 @@ interface ProsodyModule {
 
 declare const module: ProsodyModule;
 
+/** util/events.lua objects: prosody.events and every host's events. */
+interface ProsodyEvents {
+    add_handler(this: void, event: string, handler: EventHandler<never>, priority?: number): void;
+    remove_handler(this: void, event: string, handler: EventHandler<never>): void;
+}
+
+/** An entry of prosody.hosts: a VirtualHost ("local") or a Component ("component"). */
+interface ProsodyHost {
+    type: string;
+    host: string;
+    events: ProsodyEvents;
+}
+
 /** The `prosody` global (core/startup). */
 interface ProsodyGlobal {
-    hosts: LuaTable<string, unknown>;
+    hosts: LuaTable<string, ProsodyHost>;
     version: string;
+}
+
+/** What route/remote handlers get (core/stanza_router, mod_s2s, mod_dialback). */
+interface RouteEvent {
+    from_host: string;
+    to_host: string;
+    stanza: Stanza;
 }
 declare const prosody: ProsodyGlobal;
 
@@ -79,6 +105,24 @@ interface S2SSession {
     conn?: { ip(this: void): string | undefined } | { ip(): string | undefined };
     log: ProsodyLogger;
     close(this: S2SSession, reason: { condition: string; text: string }, remoteReason?: unknown, localReason?: string): void;
-    /** Set by this module on v6.alt sessions. */
-    v6mesh?: { address: string; plaintext: boolean };
+    send(this: void, stanza: Stanza): unknown;
+    /** mod_s2s's stand-in session for bounces: no connection, no log. */
+    dummy?: boolean;
+    /** mod_s2s: hosts an incoming stream is authenticated for. */
+    hosts?: LuaTable<string, { authed?: boolean }>;
+    /** Set by this module on the sessions it has looked at. */
+    v6mesh?: MeshSessionState;
+}
+
+/** What this module remembers on an s2s session (it outlives reloads). */
+interface MeshSessionState {
+    /** Peer address, RFC 5952 text, once known. */
+    address?: string;
+    /** Without TLS, by a use_tls = false range. */
+    plaintext: boolean;
+    /** Remote domains whose certificate (or, without TLS, address) only this module vouched for. */
+    trusted: LuaTable<string, boolean>;
+    /** Delivery verdicts per "localhost remote-domain", valid for one settings epoch. */
+    verdicts?: LuaTable<string, string | false>;
+    epoch?: object;
 }

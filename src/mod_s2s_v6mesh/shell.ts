@@ -1,0 +1,89 @@
+/**
+ * The `prosodyctl shell v6alt ...` commands (SPEC section 3). Pure logic: the
+ * glue hands in how to find a host's settings, so the commands and their
+ * argument errors are tested directly.
+ */
+import * as v6alt from "./v6alt";
+import { decide, describe, Policy } from "./policy";
+
+export type ShellResult = LuaMultiReturn<[boolean, string] | [undefined, string]>;
+
+export interface ShellCommand {
+    name: string;
+    desc: string;
+    args: string[];
+    handler: (this: void, ...args: unknown[]) => ShellResult;
+}
+
+/** What the commands need to know about the running server. */
+export interface ShellContext {
+    /** Whether a host takes non-canonical names (undefined: the global setting). */
+    lax(this: void, host: string | undefined): boolean;
+    /** The policy in force for a host (undefined: global), or undefined when it is no host here. */
+    policy(this: void, host: string | undefined): Policy | undefined;
+}
+
+function fail(message: string): ShellResult {
+    return $multi(undefined, message);
+}
+
+/** A one-line error when an argument is missing or not a string. */
+function badArgument(command: string, what: string, value: unknown, example: string): string | undefined {
+    if (type(value) === "string" && value !== "") return undefined;
+    const got = value === undefined ? "nothing" : type(value) === "string" ? "an empty string" : `${tostring(value)} (a ${type(value)})`;
+    return `v6alt ${command} needs ${what} as a string, got ${got}; e.g. ${example}`;
+}
+
+export function get_domain(ip: unknown): ShellResult {
+    const bad = badArgument("get_domain", "an IPv6 address", ip, `v6alt:get_domain("2a00:1098:3a0::1")`);
+    if (bad !== undefined) return fail(bad);
+    const [name, err] = v6alt.ip_to_name(ip as string);
+    if (name === undefined) return fail(err as string);
+    return $multi(true, `Encoded hostname: ${name}`);
+}
+
+export function get_ip(name: unknown, lax: boolean): ShellResult {
+    const bad = badArgument("get_ip", "a .v6.alt name", name, `v6alt:get_ip("fiabbgadu-e.v6.alt")`);
+    if (bad !== undefined) return fail(bad);
+    const [ip, err] = v6alt.name_to_ip(name as string, lax);
+    if (ip === undefined) return fail(err as string);
+    return $multi(true, `IP address: ${ip}`);
+}
+
+export function range(ctx: ShellContext, target: unknown, host: unknown): ShellResult {
+    const bad = badArgument("range", "an IPv6 address or a .v6.alt name", target, `v6alt:range("200::1")`);
+    if (bad !== undefined) return fail(bad);
+    if (host !== undefined) {
+        const badHost = badArgument("range", "a host of this server (optional second argument)", host, `v6alt:range("200::1", "example.v6.alt")`);
+        if (badHost !== undefined) return fail(badHost);
+    }
+    const hostName = host as string | undefined;
+    const policy = ctx.policy(hostName);
+    if (policy === undefined) return fail(`'${hostName}' is not a host of this server`);
+    const text = target as string;
+    let packed: string | undefined;
+    let err: string | undefined;
+    if (string.find(text, ":", 1, true)[0] !== undefined) [packed, err] = v6alt.parse_ip(text);
+    else [packed, err] = v6alt.decode(text, ctx.lax(hostName));
+    if (packed === undefined) return fail(err as string);
+    const decision = decide(policy, packed);
+    return $multi(true, `[${decision.address}] ${describe(decision)}`);
+}
+
+export function commands(ctx: ShellContext): ShellCommand[] {
+    return [
+        { name: "get_domain", desc: "Show the .v6.alt name of an IPv6 address", args: ["ip"], handler: (ip) => get_domain(ip) },
+        {
+            name: "get_ip",
+            desc: "Show the IPv6 address a .v6.alt name stands for",
+            args: ["domain"],
+            handler: (name) => get_ip(name, ctx.lax(undefined)),
+        },
+        {
+            name: "range",
+            desc: "Show which s2s_v6mesh_ranges entry applies to an address or name",
+            args: ["ip_or_domain"],
+            handler: (target, host) => range(ctx, target, host),
+        },
+    ];
+}
