@@ -9,15 +9,32 @@ local function loadFile(file)
     local lib = require("mod_s2s_v6mesh." .. file)
     return lib
 end
-local v6alt = loadFile("v6alt")
-local policies = loadFile("policy")
-local shell = loadFile("shell")
 local compat = loadFile("compat")
 local st = compat.require_lib("util.stanza")
 local netutil = compat.require_lib("util.net")
 local jid = compat.require_lib("util.jid")
+--- Any other file that does not load, or a bad option, leaves the module
+-- loaded but closed: every stanza to a .v6.alt name bounces with the reason
+-- and nothing goes to DNS, until it is fixed and the module reloaded.
+local failure
+local function loadOrFail(file)
+    local ok, lib = pcall(loadFile, file)
+    if ok then
+        return lib
+    end
+    local why = string.gsub(
+        tostring(lib),
+        "%s+",
+        " "
+    )
+    failure = failure or (file .. ".lua does not load: ") .. why
+    return nil
+end
+local v6alt = loadOrFail("v6alt")
+local policies = loadOrFail("policy")
+local shell = loadOrFail("shell")
 local S2S_PORT = 5269
-local SUFFIX = v6alt.suffix
+local SUFFIX = ".v6.alt"
 local string_sub = string.sub
 --- Packed address of this machine -> what it is, for refusals (shared by every policy).
 local ownAddresses = {}
@@ -67,21 +84,14 @@ local function readAllSettings()
     end
     return global
 end
-local globalSettings
-do
+local globalSettings = nil
+if failure == nil then
     local ok, result = pcall(readAllSettings)
-    if not ok then
-        module:log(
-            "error",
-            "Invalid configuration, not loading: %s",
-            tostring(result)
-        )
-        error(
-            "mod_s2s_v6mesh: " .. tostring(result),
-            0
-        )
+    if ok then
+        globalSettings = result
+    else
+        failure = "Invalid configuration: " .. tostring(result)
     end
-    globalSettings = result
 end
 local function settingsFor(host)
     return host ~= nil and settingsByHost[host] or globalSettings
@@ -585,40 +595,88 @@ local function onHostActivated(host)
     newEpoch()
     diagnoseHost(host)
 end
-for host in pairs(prosody.hosts) do
-    coverHost(host)
+--- Closed: every stanza to a .v6.alt name, from any host, bounces with the reason.
+local function coverHostClosed(host)
+    local entry = prosody.hosts[host]
+    if entry == nil or covered[host] then
+        return
+    end
+    covered[host] = true
+    module:hook_object_event(
+        entry.events,
+        "route/remote",
+        function(event)
+            local ____temp_4
+            if string_sub(event.to_host, -7) == SUFFIX then
+                ____temp_4 = bounce(
+                    event,
+                    "service-unavailable",
+                    "mod_s2s_v6mesh: " .. tostring(failure)
+                )
+            else
+                ____temp_4 = nil
+            end
+            return ____temp_4
+        end,
+        100
+    )
 end
-module:hook("host-activated", onHostActivated)
-module:hook(
-    "host-deactivated",
-    function(host)
-        settingsByHost[host] = nil
-        covered[host] = nil
-        refreshOwnAddresses()
+if failure == nil then
+    for host in pairs(prosody.hosts) do
+        coverHost(host)
     end
-)
-module:hook("s2s-check-certificate", onCheckCertificate, 500)
-compat.route_outgoing(routing, connectTarget)
-refreshOwnAddresses()
-module:add_timer(
-    60,
-    function()
-        refreshOwnAddresses()
-        return 60
+    module:hook("host-activated", onHostActivated)
+    module:hook(
+        "host-deactivated",
+        function(host)
+            settingsByHost[host] = nil
+            covered[host] = nil
+            refreshOwnAddresses()
+        end
+    )
+    module:hook("s2s-check-certificate", onCheckCertificate, 500)
+    compat.route_outgoing(routing, connectTarget)
+    refreshOwnAddresses()
+    module:add_timer(
+        60,
+        function()
+            refreshOwnAddresses()
+            return 60
+        end
+    )
+    for host in pairs(prosody.hosts) do
+        diagnoseHost(host)
     end
-)
-for host in pairs(prosody.hosts) do
-    diagnoseHost(host)
+else
+    module:log("error", "%s; .v6.alt federation is closed until this is fixed and the module reloaded", failure)
+    for host in pairs(prosody.hosts) do
+        coverHostClosed(host)
+    end
+    module:hook("host-activated", coverHostClosed)
+    module:hook(
+        "host-deactivated",
+        function(host)
+            covered[host] = nil
+            return true
+        end
+    )
+    local why = "mod_s2s_v6mesh: " .. failure
+    routing.target = function(_fromHost, toHost) return string_sub(toHost, -7) == SUFFIX and compat.exhausted(toHost, why) or nil end
 end
 if routing.unguard ~= nil then
     for ____, unguard in pairs(routing.unguard) do
         unguard()
     end
     routing.unguard = nil
-    module:log("info", "Reloaded: .v6.alt routing is open again")
+    if failure == nil then
+        module:log("info", "Reloaded: .v6.alt routing is open again")
+    end
 end
 routing.closed = nil
 module.add_host = function(hostModule)
+    if failure ~= nil then
+        return
+    end
     settingsByHost[hostModule.host] = readSettings(hostModule)
     newEpoch()
 end
@@ -626,13 +684,13 @@ end
 local function closeRouting(why)
     routing.closed = why
     local function refuseRoute(event)
-        local ____temp_4
+        local ____temp_5
         if string_sub(event.to_host, -7) == SUFFIX then
-            ____temp_4 = bounce(event, "service-unavailable", ((routing.closed or why) .. "; not sending to ") .. event.to_host)
+            ____temp_5 = bounce(event, "service-unavailable", ((routing.closed or why) .. "; not sending to ") .. event.to_host)
         else
-            ____temp_4 = nil
+            ____temp_5 = nil
         end
-        return ____temp_4
+        return ____temp_5
     end
     local function refuseConnect(toHost)
         return string_sub(toHost, -7) == SUFFIX and compat.exhausted(toHost, routing.closed or why) or nil
@@ -644,7 +702,7 @@ local function closeRouting(why)
     end
     routing.unguard = unguard
 end
-local removeShellCommands = compat.add_shell_commands(
+local removeShellCommands = failure == nil and compat.add_shell_commands(
     module,
     "v6alt",
     "Convert between IPv6 addresses and .v6.alt names",
@@ -652,7 +710,7 @@ local removeShellCommands = compat.add_shell_commands(
         lax = function(host) return settingsFor(host).lax end,
         policy = function(host) return (host == nil or prosody.hosts[host] ~= nil) and settingsFor(host).policy or nil end
     })
-)
+) or (function() return nil end)
 module.unload = function()
     removeShellCommands()
     if module.reloading then

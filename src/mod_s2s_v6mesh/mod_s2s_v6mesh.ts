@@ -34,17 +34,32 @@ function loadFile<T>(file: string): T {
     const lib = require(`mod_s2s_v6mesh.${file}`);
     return lib as T;
 }
-const v6alt = loadFile<V6altLib>("v6alt");
-const policies = loadFile<PolicyLib>("policy");
-const shell = loadFile<ShellLib>("shell");
+// Without compat nothing can be hooked: a broken compat.lua stops the load.
 const compat = loadFile<CompatLib>("compat");
-
 const st = compat.require_lib<StanzaLib>("util.stanza");
 const netutil = compat.require_lib<NetLib>("util.net");
 const jid = compat.require_lib<JidLib>("util.jid");
 
+/**
+ * Any other file that does not load, or a bad option, leaves the module
+ * loaded but closed: every stanza to a .v6.alt name bounces with the reason
+ * and nothing goes to DNS, until it is fixed and the module reloaded.
+ */
+let failure: string | undefined;
+function loadOrFail<T>(file: string): T {
+    const [ok, lib] = pcall(loadFile, file);
+    if (ok) return lib as T;
+    // Lua's loader error spans lines ("error loading module ...:\n\tpolicy.lua:216: ...").
+    const [why] = string.gsub(tostring(lib), "%s+", " ");
+    failure = failure ?? `${file}.lua does not load: ${why}`;
+    return undefined as unknown as T;
+}
+const v6alt = loadOrFail<V6altLib>("v6alt");
+const policies = loadOrFail<PolicyLib>("policy");
+const shell = loadOrFail<ShellLib>("shell");
+
 const S2S_PORT = 5269;
-const SUFFIX = v6alt.suffix;
+const SUFFIX = ".v6.alt";
 const string_sub = string.sub;
 
 /* ---------------------------------------------------------------------- */
@@ -95,14 +110,11 @@ function readAllSettings(): HostSettings {
     return global;
 }
 
-let globalSettings: HostSettings;
-{
+let globalSettings = undefined as unknown as HostSettings;
+if (failure === undefined) {
     const [ok, result] = pcall(readAllSettings);
-    if (!ok) {
-        module.log("error", "Invalid configuration, not loading: %s", tostring(result));
-        error(`mod_s2s_v6mesh: ${tostring(result)}`, 0);
-    }
-    globalSettings = result as HostSettings;
+    if (ok) globalSettings = result as HostSettings;
+    else failure = `Invalid configuration: ${tostring(result)}`;
 }
 
 function settingsFor(host: string | undefined): HostSettings {
@@ -520,33 +532,57 @@ function onHostActivated(host: string): void {
     diagnoseHost(host);
 }
 
-for (const [host] of prosody.hosts) coverHost(host);
-// core/hostmanager fires these with the bare host name, not an event table.
-module.hook<string>("host-activated", onHostActivated);
-module.hook<string>("host-deactivated", (host) => {
-    settingsByHost.delete(host);
-    covered.delete(host);
-    refreshOwnAddresses();
-});
-module.hook("s2s-check-certificate", onCheckCertificate, 500);
-compat.route_outgoing(routing, connectTarget);
-refreshOwnAddresses();
-module.add_timer(60, () => {
-    refreshOwnAddresses();
-    return 60;
-});
-for (const [host] of prosody.hosts) diagnoseHost(host);
+/** Closed: every stanza to a .v6.alt name, from any host, bounces with the reason. */
+function coverHostClosed(host: string): void {
+    const entry = prosody.hosts.get(host);
+    if (entry === undefined || covered.get(host)) return;
+    covered.set(host, true);
+    module.hook_object_event<RouteEvent>(
+        entry.events,
+        "route/remote",
+        (event) => (string_sub(event.to_host, -7) === SUFFIX ? bounce(event, "service-unavailable", `mod_s2s_v6mesh: ${failure}`) : undefined),
+        100
+    );
+}
 
-// Everything is in force: drop the guards an earlier instance left while it was being reloaded.
+if (failure === undefined) {
+    for (const [host] of prosody.hosts) coverHost(host);
+    // core/hostmanager fires these with the bare host name, not an event table.
+    module.hook<string>("host-activated", onHostActivated);
+    module.hook<string>("host-deactivated", (host) => {
+        settingsByHost.delete(host);
+        covered.delete(host);
+        refreshOwnAddresses();
+    });
+    module.hook("s2s-check-certificate", onCheckCertificate, 500);
+    compat.route_outgoing(routing, connectTarget);
+    refreshOwnAddresses();
+    module.add_timer(60, () => {
+        refreshOwnAddresses();
+        return 60;
+    });
+    for (const [host] of prosody.hosts) diagnoseHost(host);
+} else {
+    module.log("error", "%s; .v6.alt federation is closed until this is fixed and the module reloaded", failure);
+    for (const [host] of prosody.hosts) coverHostClosed(host);
+    module.hook<string>("host-activated", coverHostClosed);
+    module.hook<string>("host-deactivated", (host) => covered.delete(host));
+    const why = `mod_s2s_v6mesh: ${failure}`;
+    routing.target = (_fromHost, toHost) => (string_sub(toHost, -7) === SUFFIX ? compat.exhausted(toHost, why) : undefined);
+}
+
+// This instance is in force (open or closed): drop the guards an earlier
+// instance left while it was being reloaded.
 if (routing.unguard !== undefined) {
     for (const [, unguard] of routing.unguard) unguard();
     routing.unguard = undefined;
-    module.log("info", "Reloaded: .v6.alt routing is open again");
+    if (failure === undefined) module.log("info", "Reloaded: .v6.alt routing is open again");
 }
 routing.closed = undefined;
 
 /** A host that lists the module: a per-host reload re-reads that host's options. */
 module.add_host = (hostModule: ProsodyModule) => {
+    if (failure !== undefined) return;
     settingsByHost.set(hostModule.host, readSettings(hostModule));
     newEpoch();
 };
@@ -567,15 +603,18 @@ function closeRouting(why: string): void {
     routing.unguard = unguard;
 }
 
-const removeShellCommands = compat.add_shell_commands(
-    module,
-    "v6alt",
-    "Convert between IPv6 addresses and .v6.alt names",
-    shell.commands({
-        lax: (host) => settingsFor(host).lax,
-        policy: (host) => (host === undefined || prosody.hosts.get(host) !== undefined ? settingsFor(host).policy : undefined),
-    })
-);
+const removeShellCommands =
+    failure === undefined
+        ? compat.add_shell_commands(
+              module,
+              "v6alt",
+              "Convert between IPv6 addresses and .v6.alt names",
+              shell.commands({
+                  lax: (host) => settingsFor(host).lax,
+                  policy: (host) => (host === undefined || prosody.hosts.get(host) !== undefined ? settingsFor(host).policy : undefined),
+              })
+          )
+        : () => undefined;
 
 module.unload = () => {
     removeShellCommands();
