@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job, for a person to watch: build the rock, install it with each
 # server's own `prosodyctl install` into two real Prosody 13 servers, each in
-# its own network namespace with its own IPv6 address and a .v6.alt name, and
-# send a chat from one to the other with no DNS server anywhere.
+# its own network namespace with its own IPv6 address and a .v6.alt name, send a
+# chat from one to the other, and let a user of B talk in a room on A's MUC
+# component (groups.<A's name>) -- with no DNS server anywhere. The module is in
+# the global modules_enabled only, as the README says; components do not load
+# that list, and the module covers them all the same.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,8 +32,10 @@ echo "    server A: [$ip_a]  ->  $name_a"
 echo "    server B: [$ip_b]  ->  $name_b"
 
 say "Installing with prosodyctl install (A from the rock file, B from a rocks server folder)"
-prosody_create a 13 "$name_a" "$ip_a"
+prosody_create --tail "Component \"groups.$name_a\" \"muc\"" a 13 "$name_a" "$ip_a"
 prosody_create b 13 "$name_b" "$ip_b"
+echo "    A's configuration, the end of it:"
+tail -n 2 "$(dirname "$(prosody_log a)")/prosody.cfg.lua" | show
 v6m_check "prosodyctl install $(basename "$rock") on A" prosody_install_rock a "$rock"
 echo "$V6M_OUT" | tail -n 2 | show
 v6m_check "prosodyctl install --server=build/rocks mod_s2s_v6mesh on B" prosody_install_rock b "$root/build/rocks"
@@ -60,6 +65,20 @@ if client_wait_for "$out" '"event":"message"' 20; then
   grep '"event":"message"' "$out" | show
 else
   v6m_not_ok "bob received alice's chat" "$(tail -n 3 "$out.err")"
+fi
+
+room=lobby@groups.$name_a
+say "alice (A) and bob (B) join the room $room on A's MUC component; bob says hello"
+muc_out=$V6M_TMP/alice-muc.out
+client_start a "$muc_out" muc "${alice_args[@]}" --room "$room/alice" --stay 25
+client_wait_for "$muc_out" '"event":"joined"' 15 || v6m_not_ok "alice joined $room" "$(tail -n 3 "$muc_out.err")"
+client_run b muc "${bob_args[@]}" --room "$room/bob" --say "Hello room, from $name_b" --stay 6
+grep -E '"event":"(joined|muc-presence|groupchat)"' <<<"$V6M_OUT" | sed 's/^/    bob: /'
+if client_wait_for "$muc_out" "\"body\":\"Hello room, from $name_b\"" 15; then
+  v6m_ok "alice, in the room on A, got bob's groupchat message from B"
+  grep '"event":"groupchat"' "$muc_out" | sed 's/^/    alice: /'
+else
+  v6m_not_ok "alice, in the room on A, got bob's groupchat message from B" "$(tail -n 3 "$muc_out")"
 fi
 
 say "What the servers logged about each other"

@@ -24,8 +24,25 @@
 //     XEP-0199 ping to JID (e.g. a remote server domain); prints
 //     {"event":"pong"|"ping-error",...,"elapsed_ms":...}; exits 0 on pong, 6 on error.
 //
-// Exit codes: 0 ok, 1 usage/connection failure, 2 recv timeout, 3 no expected error,
-// 4 unexpected error reply, 5 unexpected non-error reply, 6 ping error.
+//   node client.mjs muc --service ... --domain D --user U --pass P --room ROOM@SERVICE/NICK \
+//        [--say TEXT [--say-when NICK]] [--invite JID[,JID...]] [--decline JID[,JID...]]
+//        [--history N] [--stay S]
+//     Joins the room (XEP-0045: presence with <x xmlns='http://jabber.org/protocol/muc'>,
+//     <history maxstanzas=N/>, default 0: only live messages). A room it creates (status
+//     201) is made an instant room at once, so others can join. Prints
+//     {"event":"muc-presence","from":...,"type":...,"codes":[...],"condition":...}
+//     for every presence from the room, {"event":"joined","from":...} once its own
+//     presence (status 110) came back, then sends --say (one groupchat message,
+//     {"event":"said"}; with --say-when, only once NICK is in the room too),
+//     --invite (one mediated invite per JID, XEP-0045 §7.8.2; {"event":"invited",
+//     "to":...}) and --decline (one mediated decline per JID; {"event":"declined",
+//     "to":...}). Every groupchat message with a body prints {"event":"groupchat",
+//     "from":...,"body":...}; error messages print "error-reply", other messages
+//     "message". Runs --stay seconds from its start (default 10; --timeout is
+//     ignored), then prints {"event":"done"} and exits 0 (1 on a connection failure).
+//
+// Exit codes: 0 ok (muc: after --stay), 1 usage/connection failure, 2 recv timeout,
+// 3 no expected error, 4 unexpected error reply, 5 unexpected non-error reply, 6 ping error.
 
 import { client, xml } from "@xmpp/client";
 import ConnectionTCP from "@xmpp/connection-tcp";
@@ -50,6 +67,9 @@ ConnectionTCP.prototype.socketParameters = function (service) {
 };
 
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const NS_MUC = "http://jabber.org/protocol/muc";
+const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
+const NS_MUC_OWNER = "http://jabber.org/protocol/muc#owner";
 
 function out(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -97,14 +117,14 @@ function errorInfo(stanza) {
 }
 
 const [command, ...rest] = process.argv.slice(2);
-if (!["recv", "send", "ping"].includes(command)) {
-  usage("usage: client.mjs recv|send|ping --service URI --domain D --user U --pass P ...");
+if (!["recv", "send", "ping", "muc"].includes(command)) {
+  usage("usage: client.mjs recv|send|ping|muc --service URI --domain D --user U --pass P ...");
 }
 const opts = parseArgs(rest);
 for (const required of ["service", "domain", "user", "pass"]) {
   if (!opts[required]) usage(`--${required} is required`);
 }
-const timeoutMs = Number(opts.timeout ?? 20) * 1000;
+const timeoutMs = command === "muc" ? Number(opts.stay ?? 10) * 1000 : Number(opts.timeout ?? 20) * 1000;
 const count = Number(opts.count ?? 1);
 const started = Date.now();
 
@@ -134,7 +154,9 @@ async function finish(code, event) {
 }
 
 const timer = setTimeout(() => {
-  if (command === "recv") {
+  if (command === "muc") {
+    finish(0, { event: "done", command, elapsed_ms: Date.now() - started });
+  } else if (command === "recv") {
     finish(2, { event: "timeout", command, received, expected: count, elapsed_ms: Date.now() - started });
   } else if (command === "send" && opts["expect-error"]) {
     finish(3, { event: "timeout", command, reason: "no error reply", elapsed_ms: Date.now() - sentAt });
@@ -159,7 +181,79 @@ let sentAt = 0;
 const errorReplies = [];
 const to = opts.to;
 
+// muc: the room (bare JID) and what to do once joined.
+const mucRoom = command === "muc" ? String(opts.room ?? "").split("/")[0].toLowerCase() : null;
+let mucJoined = false;
+const jidList = (v) => (v ? String(v).split(",").filter((j) => j.length > 0) : []);
+
+function mucCodes(stanza) {
+  const x = stanza.getChild("x", NS_MUC_USER);
+  return x ? x.getChildren("status").map((s) => s.attrs.code) : [];
+}
+
+const mucNicks = new Set(); // nicks seen present in the room
+let mucSaid = false;
+
+async function mucSay() {
+  if (mucSaid || !opts.say || !mucJoined) return;
+  if (opts["say-when"] && !mucNicks.has(opts["say-when"])) return;
+  mucSaid = true;
+  await xmpp.send(xml("message", { to: mucRoom, type: "groupchat", id: `g${process.pid}` }, xml("body", {}, opts.say)));
+  out({ event: "said", to: mucRoom, body: opts.say });
+}
+
+async function mucOnJoined() {
+  if (mucJoined) return;
+  mucJoined = true;
+  out({ event: "joined", from: opts.room, elapsed_ms: Date.now() - started });
+  try {
+    await mucSay();
+    for (const jid of jidList(opts.invite)) {
+      await xmpp.send(xml("message", { to: mucRoom, id: `i${process.pid}-${jid}` },
+        xml("x", { xmlns: NS_MUC_USER }, xml("invite", { to: jid }, xml("reason", {}, "integration test")))));
+      out({ event: "invited", to: jid });
+    }
+    for (const jid of jidList(opts.decline)) {
+      await xmpp.send(xml("message", { to: mucRoom, id: `d${process.pid}-${jid}` },
+        xml("x", { xmlns: NS_MUC_USER }, xml("decline", { to: jid }, xml("reason", {}, "integration test")))));
+      out({ event: "declined", to: jid });
+    }
+  } catch (err) {
+    out({ event: "client-error", message: String(err?.message ?? err) });
+  }
+}
+
+function onMucPresence(stanza) {
+  const from = stanza.attrs.from ?? "";
+  if (from.split("/")[0].toLowerCase() !== mucRoom) return;
+  const codes = mucCodes(stanza);
+  const type = stanza.attrs.type ?? "available";
+  const info = { event: "muc-presence", from, type, codes };
+  if (type === "error") Object.assign(info, errorInfo(stanza));
+  out(info);
+  const nick = from.includes("/") ? from.slice(from.indexOf("/") + 1) : null;
+  if (nick !== null && type === "available") mucNicks.add(nick);
+  if (nick !== null && type === "unavailable") mucNicks.delete(nick);
+  mucSay().catch((err) => out({ event: "client-error", message: String(err?.message ?? err) }));
+  if (type === "error" || !codes.includes("110")) return;
+  if (codes.includes("201")) {
+    // A new (locked) room: accept the default configuration (instant room).
+    xmpp.iqCaller
+      .request(xml("iq", { type: "set", to: mucRoom },
+        xml("query", { xmlns: NS_MUC_OWNER }, xml("x", { xmlns: "jabber:x:data", type: "submit" }))), timeoutMs)
+      .then(() => out({ event: "room-configured", room: mucRoom }))
+      .catch((err) => out({ event: "room-config-error", room: mucRoom, message: String(err?.message ?? err) }))
+      .finally(() => mucOnJoined());
+    return;
+  }
+  mucOnJoined();
+}
+
 xmpp.on("stanza", (stanza) => {
+  if (command === "muc" && stanza.is("presence")) {
+    onMucPresence(stanza);
+    return;
+  }
   if (!stanza.is("message")) return;
   const type = stanza.attrs.type ?? "normal";
   if (type === "error") {
@@ -174,6 +268,10 @@ xmpp.on("stanza", (stanza) => {
   }
   const body = stanza.getChildText("body");
   if (body === null) return;
+  if (type === "groupchat" && command === "muc") {
+    out({ event: "groupchat", from: stanza.attrs.from ?? null, body });
+    return;
+  }
   out({ event: "message", from: stanza.attrs.from ?? null, type, body });
   if (command === "recv") {
     received++;
@@ -190,6 +288,14 @@ xmpp.on("online", async (address) => {
     if (command === "recv") {
       await xmpp.send(xml("presence"));
       out({ event: "presence-sent" });
+      return;
+    }
+    if (command === "muc") {
+      if (!/^[^@/]+@[^@/]+\/.+$/.test(String(opts.room ?? ""))) usage("--room ROOM@SERVICE/NICK is required");
+      await xmpp.send(xml("presence"));
+      await xmpp.send(xml("presence", { to: opts.room },
+        xml("x", { xmlns: NS_MUC }, xml("history", { maxstanzas: String(Number(opts.history ?? 0)) }))));
+      out({ event: "presence-sent", to: opts.room });
       return;
     }
     if (!to) usage("--to is required");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Federation over .v6.alt names with the module, no DNS anywhere.
 #
-#   sudo bash test/integration/federation-smoke.sh [VERSION_A [VERSION_B]]   (13 or 0.12; default 13 13)
+#   sudo bash test/integration/federation-smoke.sh [VERSION_A [VERSION_B]]   (13, 0.12, 0.12-lua5.1, 0.12-luajit or trunk; default 13 13)
 #
 # Two servers on their own ULA addresses in the mesh, each named by the
 # .v6.alt name of its address (computed by the shipped dist/ Lua), the module

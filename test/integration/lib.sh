@@ -10,7 +10,10 @@
 #   node_hosts_add NAME IP HOST.. an /etc/hosts line seen only inside that node
 #   node_exec NAME CMD...         run a command (as root) inside the node
 #   dns_count / dns_queries       DNS packets seen since mesh_create (count / text)
-#   prosody_create [opts] NAME VERSION DOMAIN IPV6 [EXTRA_GLOBAL_LUA]
+#   syn_count_start NODE          tcpdump inside NODE (all interfaces, lo too) for TCP SYNs to port 5269
+#   syn_list NODE / syn_count NODE [ERE]   those SYNs so far: "SRC DST SPORT" lines (one per connection) / how many (matching ERE)
+#   prosody_create [opts] NAME VERSION DOMAIN IPV6 [EXTRA_GLOBAL_LUA]   (VERSION: see V6M_VERSIONS)
+#   prosody_family VERSION        13 or 0.12: the release line a build behaves like
 #   prosody_install_rock NAME ROCKFILE|ROCKS_SERVER_DIR [ROCK_NAME]
 #   prosody_start NAME / prosody_stop NAME / prosody_restart NAME
 #   prosody_shell NAME ARGS...    -> exit code; output in V6M_OUT / V6M_ERR
@@ -43,6 +46,7 @@ V6M_PREFIX=${V6M_PREFIX:-fd6d:6573:6801}
 V6M_HUB_IP=${V6M_PREFIX}::53
 V6M_HUB_NS=$V6M_ID-hub
 V6M_PROSODY_012_ROOT=${V6M_PROSODY_012_ROOT:-/opt/v6mesh-prosody-0.12}
+V6M_PROSODY_BUILT_ROOT=${V6M_PROSODY_BUILT_ROOT:-/opt/v6mesh-prosody}
 V6M_START_TIMEOUT=${V6M_START_TIMEOUT:-30}
 V6M_SHELL_TIMEOUT=${V6M_SHELL_TIMEOUT:-30}
 V6M_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -260,6 +264,39 @@ dns_queries() {
   tcpdump -n -r "$V6M_TMP/dns.pcap" 2>/dev/null
 }
 
+# syn_count_start NODE — records, inside NODE and on every interface (lo
+# too), each TCP SYN without ACK to port 5269: every connection attempt that
+# starts or ends in the node, whatever the address (::1, 127.0.0.1, ...).
+syn_count_start() {
+  local node=$1 dir=$V6M_TMP/node/$1 i
+  [[ -d $dir ]] || v6m_die "syn_count_start: no node $node"
+  [[ -f $dir/syn.pid ]] && return 0
+  # (tcp[...] cannot index IPv6 in libpcap: the flags are read from the text.)
+  node_exec "$node" tcpdump -i any -n -U --immediate-mode -Z root -w "$dir/syn.pcap" \
+    'tcp dst port 5269' 2>"$dir/syn.err" &
+  echo $! >"$dir/syn.pid"
+  v6m__track_pid "$(cat "$dir/syn.pid")"
+  for ((i = 0; i < 100; i++)); do
+    grep -q 'listening on' "$dir/syn.err" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  v6m_die "tcpdump in $node did not start: $(cat "$dir/syn.err")"
+}
+
+# syn_list NODE — "SRC DST SPORT" for each connection attempt seen so far,
+# oldest first (a SYN seen twice, e.g. on lo, or retransmitted counts once).
+syn_list() {
+  sleep 0.3 # let the capture write what is in flight
+  tcpdump -n -r "$V6M_TMP/node/$1/syn.pcap" 2>/dev/null | grep -F 'Flags [S],' |
+    sed -E 's/^.* IP6? ([^ ]+)\.([0-9]+) > ([^ ]+)\.5269: .*/\1 \3 \2/' |
+    awk '!seen[$0]++'
+}
+
+# syn_count NODE [ERE] — how many of syn_list's lines (matching ERE).
+syn_count() {
+  syn_list "$1" | grep -cE -- "${2:-.}"
+}
+
 # Adds IPV6 to node NAME's eth0 and host routes between it and every other
 # address on the mesh (so any address, in any range, works on the one bridge).
 v6m__mesh_addr() {
@@ -337,11 +374,29 @@ node_ping() { node_exec "$1" ping -6 -c 1 -W 2 "$2" >/dev/null 2>&1; }
 v6m__srv() { echo "$V6M_TMP/srv/$1"; }
 v6m__srv_get() { cat "$(v6m__srv "$1")/$2"; }
 
+# The Prosody builds the harness knows (scripts/install-deps.sh installs them):
+#   13           13.0.1 from bookworm-backports, Lua 5.4 (/usr/bin)
+#   0.12         0.12.3 from bookworm, Lua 5.4, unpacked in $V6M_PROSODY_012_ROOT
+#   0.12-lua5.1  0.12.3 built from source for PUC Lua 5.1  (scripts/build-prosody.sh)
+#   0.12-luajit  0.12.3 built from source for LuaJIT
+#   trunk        trunk (2025-05-13) built from source for Lua 5.4
+V6M_VERSIONS="13 0.12 0.12-lua5.1 0.12-luajit trunk"
 v6m__bin() { # VERSION PROGRAM
   case $1 in
     13) echo "/usr/bin/$2" ;;
     0.12) echo "$V6M_PROSODY_012_ROOT/usr/bin/$2" ;;
-    *) v6m_die "unknown Prosody version '$1' (13 or 0.12)" ;;
+    0.12-lua5.1 | 0.12-luajit | trunk) echo "$V6M_PROSODY_BUILT_ROOT-$1/bin/$2" ;;
+    *) v6m_die "unknown Prosody version '$1' (one of: $V6M_VERSIONS)" ;;
+  esac
+}
+
+# prosody_family VERSION — the release line whose behaviour a build shares:
+# 13 (13, trunk) or 0.12 (every 0.12 build), for checks of Prosody's own texts.
+prosody_family() {
+  case $1 in
+    13 | trunk) echo 13 ;;
+    0.12 | 0.12-*) echo 0.12 ;;
+    *) v6m_die "unknown Prosody version '$1' (one of: $V6M_VERSIONS)" ;;
   esac
 }
 
@@ -352,8 +407,9 @@ v6m__as_prosody() {
   shift
   dir=$(v6m__srv "$name")
   ns=$(v6m__ns "$(v6m__srv_get "$name" node)")
+  # PROSODYCTL_LOG_LEVEL: 0.12 on Lua 5.1 warns about Lua 5.1 on every call.
   (cd "$dir" && ip netns exec "$ns" setpriv --reuid=prosody --regid=prosody --init-groups \
-    env -i HOME="$dir" PATH="$V6M_PATH" LANG=C.UTF-8 "$@")
+    env -i HOME="$dir" PATH="$V6M_PATH" LANG=C.UTF-8 PROSODYCTL_LOG_LEVEL=error "$@")
 }
 
 v6m__lua_str() { # a Lua string literal

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The module's admin-shell commands, on one Prosody version (13 or 0.12).
+# The module's admin-shell commands, on one Prosody build (13, 0.12, 0.12-lua5.1, 0.12-luajit or trunk).
 #
 #   sudo bash test/integration/shell.sh [VERSION]        (default 13)
 #

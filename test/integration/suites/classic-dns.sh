@@ -2,7 +2,7 @@
 # The module leaves classic DNS federation to Prosody (SPEC §3 "Other
 # federation is untouched").
 #
-#   sudo bash test/integration/suites/classic-dns.sh [VERSION_A [VERSION_B]]   (13 or 0.12; default 13 13)
+#   sudo bash test/integration/suites/classic-dns.sh [VERSION_A [VERSION_B]]   (13, 0.12, 0.12-lua5.1, 0.12-luajit or trunk; default 13 13)
 #
 # Three servers, all with the module:
 #   A  VERSION_A, named by .v6.alt (its address in $V6M_PREFIX::/64)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Impostors: a server that claims a .v6.alt name its address does not encode.
 #
-#   sudo bash test/integration/suites/impersonation.sh [VERSION_A [VERSION_B]]   (13 or 0.12; default 13 13)
+#   sudo bash test/integration/suites/impersonation.sh [VERSION_A [VERSION_B]]   (13, 0.12, 0.12-lua5.1, 0.12-luajit or trunk; default 13 13)
 #
 # A (VERSION_A) and B (VERSION_B) are genuine. C runs VERSION_A with A's
 # config, at its own address ipC, and serves A's name (plus a few other
@@ -15,7 +15,8 @@
 #   - dialback piggybacking (raw client at ipC: STARTTLS, SASL EXTERNAL as C's
 #     own genuine name, then <db:result> for A's name / a-e.v6.alt): the extra
 #     name is not authenticated and nothing sent under it is delivered, while
-#     a chat under C's own name on that stream is (the control).
+#     a chat under C's own name on that stream is (the control). The raw
+#     client is test/integration/raws2s.py.
 set -uo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -202,84 +203,6 @@ mkdir -p "$pig"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -subj "/CN=$dom_c" -addext "subjectAltName=DNS:$dom_c" \
   -keyout "$pig/c.key" -out "$pig/c.crt" >/dev/null 2>&1 || v6m_die "openssl for the raw client"
-cat >"$pig/piggyback.py" <<'EOF'
-# piggyback.py SRC DST FROM TO CERT KEY CLAIM: authenticate FROM by SASL
-# EXTERNAL over STARTTLS, send a chat as FROM (the control), then a dialback
-# result for CLAIM on the same stream, then a chat as CLAIM. Prints what
-# happened, one "step: ..." line each.
-import base64, re, socket, ssl, sys, time
-src, dst, frm, to, cert, key, claim = sys.argv[1:8]
-NS = "xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback'"
-header = "<?xml version='1.0'?><stream:stream %s from='%s' to='%s' version='1.0'>" % (NS, frm, to)
-s = socket.socket(socket.AF_INET6)
-s.bind((src, 0))
-s.settimeout(5)
-s.connect((dst, 5269))
-buf = ""
-def say(step, what):
-    print("%s: %s" % (step, what.replace("\n", " ")[:400]), flush=True)
-def until(pattern, secs=5):
-    global buf
-    end = time.time() + secs
-    while time.time() < end:
-        m = re.search(pattern, buf, re.S)
-        if m:
-            out, buf = buf[:m.end()], buf[m.end():]
-            return out
-        s.settimeout(max(0.05, end - time.time()))
-        try:
-            d = s.recv(65536)
-        except (socket.timeout, ssl.SSLWantReadError):
-            continue
-        if not d:
-            say("closed", buf)
-            sys.exit(3)
-        buf += d.decode("utf-8", "replace")
-    return None
-def send(x):
-    s.sendall(x.encode())
-s.sendall(header.encode())
-f = until(r"</stream:features>")
-say("features", f or "(none)")
-if not f or "starttls" not in f:
-    sys.exit(2)
-send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-if not until(r"<proceed[^>]*>"):
-    say("starttls", "no proceed"); sys.exit(2)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-ctx.load_cert_chain(cert, key)
-s = ctx.wrap_socket(s, server_hostname=to)
-buf = ""
-send(header)
-f = until(r"</stream:features>")
-say("features-tls", f or "(none)")
-if not f or "EXTERNAL" not in f:
-    sys.exit(2)
-send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>%s</auth>" % base64.b64encode(frm.encode()).decode())
-r = until(r"<(success|failure)[^>]*?(/>|>.*?</(success|failure)>)")
-say("sasl", r or "(no answer)")
-if not r or "success" not in r:
-    sys.exit(2)
-buf = ""
-send(header)
-f = until(r"</stream:features>")
-say("features-authed", f or "(none)")
-send("<message from='control@%s' to='bob@%s' type='chat' id='c1'><body>control from %s</body></message>" % (frm, to, frm))
-time.sleep(1)
-send("<db:result from='%s' to='%s'>0123456789abcdef0123456789abcdef</db:result>" % (claim, to))
-r = until(r"<(db:)?result[^>]*?(/>|>.*?</(db:)?result>)|</stream:stream>", 6)
-say("dialback", r or "(no answer in 6 s)")
-send("<message from='mallory@%s' to='bob@%s' type='chat' id='p1'><body>piggyback as %s</body></message>" % (claim, to, claim))
-r = until(r"</stream:stream>", 3)
-say("after", (r or "(stream still open)") + " " + buf)
-try:
-    send("</stream:stream>")
-except Exception:
-    pass
-s.close()
-EOF
 chmod -R a+rX "$pig"
 
 # piggyback CLAIM: returns after bob's 12 s window
@@ -292,7 +215,18 @@ piggyback() {
   client_start b "$out" recv "${rargs[@]}" --count 2 --timeout 14
   pid=$V6M_CLIENT_PID
   client_wait_for "$out" '"presence-sent"' 15 || { v6m_not_ok "piggyback $claim: bob online"; return 1; }
-  res=$(node_exec c python3 "$pig/piggyback.py" "$ip_c" "$ip_b" "$dom_c" "$dom_b" "$pig/c.crt" "$pig/c.key" "$claim" 2>&1)
+  # STARTTLS, SASL EXTERNAL as C's own name, a chat as C (the control), then a
+  # dialback result for CLAIM on the same stream and a chat as CLAIM.
+  res=$(node_exec c python3 "$V6M_LIB_DIR/raws2s.py" "$ip_c" "$ip_b" \
+    header "$dom_c" "$dom_b" features features starttls "$pig/c.crt" "$pig/c.key" \
+    header "$dom_c" "$dom_b" features features-tls external "$dom_c" \
+    header "$dom_c" "$dom_b" wait features-authed '</stream:features>' 5 \
+    send "<message from='control@$dom_c' to='bob@$dom_b' type='chat' id='c1'><body>control from $dom_c</body></message>" \
+    sleep 1 \
+    send "<db:result from='$claim' to='$dom_b'>0123456789abcdef0123456789abcdef</db:result>" \
+    wait dialback '<(db:)?result[^>]*?(/>|>.*?</(db:)?result>)|</stream:stream>' 6 \
+    send "<message from='mallory@$claim' to='bob@$dom_b' type='chat' id='p1'><body>piggyback as $claim</body></message>" \
+    wait after '</stream:stream>' 3 2>&1)
   sed 's/^/#       /' <<<"$res" | grep -E '^#       (sasl|dialback|after|closed)|Error|Traceback'
   client_wait "$pid" 20 || rc=$?
   if grep -q '^sasl: <success' <<<"$res" && grep -qF "\"body\":\"control from $dom_c\"" "$out"; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # s2s_v6mesh_ranges and s2s_v6mesh_trust_all_certs in real servers (SPEC §3).
 #
-#   sudo bash test/integration/suites/ranges.sh [VERSION_A [VERSION_B]]   (13 or 0.12; default 13 13)
+#   sudo bash test/integration/suites/ranges.sh [VERSION_A [VERSION_B]]   (13, 0.12, 0.12-lua5.1, 0.12-luajit or trunk; default 13 13)
 #
 # One mesh, one pair of servers per configuration (A on VERSION_A, B on
 # VERSION_B), every address in $V6M_PREFIX::/64, every name a .v6.alt name,

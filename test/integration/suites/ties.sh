@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Names of addresses whose base32 form has tied longest runs of 'a' (SPEC §2).
 #
-#   sudo bash test/integration/suites/ties.sh [VERSION_A [VERSION_B]]   (13 or 0.12; default 13 13)
+#   sudo bash test/integration/suites/ties.sh [VERSION_A [VERSION_B]]   (13, 0.12, 0.12-lua5.1, 0.12-luajit or trunk; default 13 13)
 #
 # On a tie the canonical name replaces the FIRST longest run with '-', the
 # reference implementation the LAST; the module must accept both spellings and
