@@ -10,6 +10,10 @@ apt_packages=(
   lua5.1 lua5.2 lua5.3 lua5.4 luajit lua-busted lua-check luarocks liblua5.4-dev
   iproute2 dnsmasq tcpdump openssl python3 procps util-linux
   iputils-ping
+  # Building the test servers Debian does not ship (scripts/build-prosody.sh)
+  # and the Lua libraries they run with, on Lua 5.1, LuaJIT and Lua 5.4.
+  build-essential libicu-dev libidn2-dev libssl-dev liblua5.1-0-dev libluajit-5.1-dev
+  lua-socket lua-expat lua-filesystem lua-sec lua-unbound lua-bitop
 )
 
 add_backports() {
@@ -75,6 +79,10 @@ for bin in prosody prosodyctl prosody-migrator; do
     -e "s|^CFG_PLUGINDIR='/usr/lib/prosody/modules/';|CFG_PLUGINDIR='$old_root/usr/lib/prosody/modules/';|" \
     "$f"
 done
+
+# Prosody 0.12.3 on Lua 5.1 and on LuaJIT, and trunk on Lua 5.4, built from the
+# tarballs in ../shared/prosody-src (V6M_PROSODY_SRC); skipped when already built.
+bash "$here/scripts/build-prosody.sh"
 
 if [[ ! -d $here/node_modules/typescript-to-lua ]]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
