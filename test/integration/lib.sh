@@ -31,6 +31,11 @@
 #   v6m_find_rock / v6m_find_rocks_server   build/rocks (or $V6M_ROCK / $V6M_ROCKS_SERVER)
 #   v6m_use_rock                  sets $rock to a private copy of the rock (exits if none)
 #   v6m_ok / v6m_not_ok / v6m_check / v6m_check_eq    results (see README.md)
+#   say / note / ere / json_get / log_lines / log_since / no_lua_errors / check_dns_zero
+#                                 small helpers the suites share
+#
+# V6M_DNS_LISTEN=1 turns on the module's DNS listener (port 5390 on the
+# server's address) in every server prosody_create makes with the module.
 #
 # Names of everything created carry V6M_ID (default v6m<pid>); cleanup removes
 # exactly those, also on failure or Ctrl-C. Set V6M_KEEP=1 to keep the temp dir.
@@ -496,6 +501,12 @@ prosody_create() {
     "ssl = { certificate = \"$dir/certs/$domain.crt\"; key = \"$dir/certs/$domain.key\"; }"
     "modules_enabled = { $mods }"
   )
+  # V6M_DNS_LISTEN=1: every server with the module also serves .v6.alt names
+  # over DNS on its own address (SPEC 6), so a suite shows that nothing else
+  # changes with the in-Prosody listener on.
+  if ((with_module)) && [[ ${V6M_DNS_LISTEN:-0} == 1 ]]; then
+    defaults+=("s2s_v6mesh_dns_listen = { \"[$ip]:5390\" }")
+  fi
   local line key
   cfg=$dir/prosody.cfg.lua
   {
@@ -766,6 +777,42 @@ chat_check() {
   return 1
 }
 
+# ---------------------------------------------------------------- suite helpers
+
+say() { printf '# --- [%3d s] %s\n' "$SECONDS" "$*"; } # a step, with the seconds since the suite began
+note() { printf '#     %s\n' "$*"; }
+ere() { sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$1"; } # TEXT quoted for grep -E
+
+# json_get JSON_LINE KEY — the value of KEY in one JSON object ("" when absent).
+json_get() {
+  python3 -c 'import json,sys
+try: d = json.loads(sys.argv[1])
+except Exception: d = {}
+v = d.get(sys.argv[2])
+print("" if v is None else v)' "$1" "$2"
+}
+
+log_lines() { wc -l <"$(prosody_log "$1")"; } # SRV: lines in its log so far
+log_since() { tail -n +"$(($2 + 1))" "$(prosody_log "$1")"; } # SRV FROM_LINE
+
+# no_lua_errors SRV FROM_LINE DESC — no traceback or error line in SRV's log since FROM_LINE.
+no_lua_errors() {
+  local bad
+  bad=$(log_since "$1" "$2" | grep -E $'[Tt]raceback|\terror\t' | head -n 3)
+  if [[ -z $bad ]]; then v6m_ok "$3"; else v6m_not_ok "$3" "$(tr '\n\t' '  ' <<<"$bad")"; fi
+}
+
+# check_dns_zero DESC — the DNS trap has seen no packet since mesh_create.
+check_dns_zero() {
+  local n
+  n=$(dns_count)
+  if ((n == 0)); then
+    v6m_ok "$1: 0 DNS packets"
+  else
+    v6m_not_ok "$1: 0 DNS packets" "$n counted: $(dns_queries | grep -oE '(A|AAAA|SRV)\? [^ ]+' | sort -u | head -n 6 | tr '\n' ' ')"
+  fi
+}
+
 # ---------------------------------------------------------------- the module
 
 # v6alt_name IPV6 — the .v6.alt name, computed by the shipped Lua (dist/).
@@ -806,4 +853,254 @@ v6m_use_rock() {
 v6m_find_rocks_server() {
   local d=${V6M_ROCKS_SERVER:-$V6M_REPO/build/rocks}
   [[ -f $d/manifest ]] && echo "$d"
+}
+
+# ---------------------------------------------------------------- resolver and servers without the module
+# Added for resolver-peers.sh (SPEC §6): the .v6.alt resolver (v6alt-dnsd with
+# dnsmasq in front) for some nodes, DNS counts by host, and ejabberd (Debian's
+# 23.01) as a server without the module.
+#
+#   dns_count_match FILTER...     like dns_count, only packets also matching a tcpdump filter
+#   dns_queries_match FILTER...   those packets, one line each
+#   node_use_dns NODE IP          NODE's resolv.conf names IP (port 53) instead of the dead hub
+#   resolver_start NODE           v6alt-dnsd on [NODE's address]:5390 and dnsmasq on port 53 in front
+#   ejabberd_create NAME DOMAIN IPV6 [EXTRA_YAML]   config, certificate, spool, logs in the temp dir
+#   ejabberd_start NAME / ejabberd_stop NAME        foreground process in its namespace; clean stop
+#   ejabberd_ctl NAME ARGS...     its ejabberdctl (exit code; output in V6M_OUT / V6M_ERR)
+#   ejabberd_adduser NAME USER PASS
+#   ejabberd_log NAME             path of its ejabberd.log
+
+dns_count_match() {
+  sleep 0.2 # let the capture write what is in flight
+  tcpdump -n -r "$V6M_TMP/dns.pcap" "$@" 2>/dev/null | wc -l
+}
+
+dns_queries_match() {
+  tcpdump -n -r "$V6M_TMP/dns.pcap" "$@" 2>/dev/null
+}
+
+node_use_dns() {
+  local ns
+  ns=$(v6m__ns "$1")
+  [[ -f /etc/netns/$ns/resolv.conf ]] || v6m_die "node_use_dns: no node $1"
+  printf '# %s: the .v6.alt resolver (dnsmasq, port 53)\nnameserver %s\n' "$V6M_ID" "$2" \
+    >"/etc/netns/$ns/resolv.conf"
+}
+
+# resolver_start NODE — inside NODE, on its address: v6alt-dnsd on port 5390
+# (bin/v6alt-dnsd of this repo, Lua 5.4, modules from dist/, --allow the mesh
+# /64, run as nobody; V6M_DNSD names another launcher) and dnsmasq on port 53 with only
+# server=/v6.alt/ADDR#5390 and rebind-domain-ok=/v6.alt/ (plus
+# stop-dns-rebind, as on many routers): no upstream, so every other name is
+# REFUSED. Both tracked (cleanup ends them). Files in $V6M_TMP/node/NODE/:
+# dnsd.log, dnsmasq.conf, dnsmasq.log.
+resolver_start() {
+  local node=$1 dir ip ns i
+  dir=$V6M_TMP/node/$node
+  [[ -d $dir ]] || v6m_die "resolver_start: no node $node"
+  ip=$(node_ip "$node")
+  ns=$(v6m__ns "$node")
+  local dnsd=${V6M_DNSD:-$V6M_REPO/bin/v6alt-dnsd}
+  [[ -f $dnsd ]] || v6m_die "resolver_start: no $dnsd"
+  command -v dnsmasq >/dev/null || v6m_die "missing tool: dnsmasq (run scripts/install-deps.sh)"
+  ip netns exec "$ns" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    env -i PATH="$V6M_PATH" LUA_PATH="$V6M_REPO/dist/?.lua;;" \
+    lua5.4 "$dnsd" --listen "[$ip]:5390" --listen "[::1]:5390" \
+    --allow "$V6M_PREFIX::/64" >"$dir/dnsd.log" 2>&1 &
+  echo $! >"$dir/dnsd.pid"
+  v6m__track_pid "$(cat "$dir/dnsd.pid")"
+  for ((i = 0; i < 100; i++)); do
+    [[ -n $(ip netns exec "$ns" ss -Hlun "sport = :5390" 2>/dev/null) ]] && break
+    kill -0 "$(cat "$dir/dnsd.pid")" 2>/dev/null || v6m_die "v6alt-dnsd exited: $(cat "$dir/dnsd.log")"
+    sleep 0.1
+  done
+  ((i < 100)) || v6m_die "v6alt-dnsd not listening after 10 s: $(cat "$dir/dnsd.log")"
+  cat >"$dir/dnsmasq.conf" <<EOF
+# dnsmasq in front of v6alt-dnsd (generated by lib.sh resolver_start, run $V6M_ID)
+port=53
+listen-address=$ip
+bind-interfaces
+no-resolv
+no-hosts
+no-poll
+server=/v6.alt/$ip#5390
+rebind-domain-ok=/v6.alt/
+stop-dns-rebind
+log-queries
+log-facility=$dir/dnsmasq.log
+pid-file=$dir/dnsmasq.pid
+user=root
+group=root
+EOF
+  ip netns exec "$ns" dnsmasq --keep-in-foreground --conf-file="$dir/dnsmasq.conf" \
+    2>"$dir/dnsmasq.err" &
+  echo $! >"$dir/dnsmasq.fg.pid"
+  v6m__track_pid "$(cat "$dir/dnsmasq.fg.pid")"
+  for ((i = 0; i < 100; i++)); do
+    [[ -n $(ip netns exec "$ns" ss -Hlun "sport = :53" 2>/dev/null) ]] && return 0
+    kill -0 "$(cat "$dir/dnsmasq.fg.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  v6m_die "dnsmasq did not start: $(cat "$dir/dnsmasq.err")"
+}
+
+v6m__ejd() { echo "$V6M_TMP/ejabberd/$1"; }
+
+# ejabberd_create NAME DOMAIN IPV6 [EXTRA_YAML] — node NAME (created if
+# missing) gets an ejabberd for DOMAIN: c2s and s2s on IPV6 only, STARTTLS
+# offered on c2s (not required), required on s2s, dialback enabled, internal
+# auth with plain passwords, a self-signed certificate for DOMAIN and
+# *.DOMAIN. Its own config dir (ejabberd.yml, ejabberdctl.cfg), spool and log
+# dir, Erlang node ejabberd@localhost on a fixed distribution port in the
+# namespace (no epmd) and a private cookie. EXTRA_YAML is appended (top-level
+# keys).
+ejabberd_create() {
+  local name=$1 domain=$2 ip=$3 extra=${4:-} dir
+  dir=$(v6m__ejd "$name")
+  [[ -e $dir ]] && v6m_die "ejabberd $name exists"
+  command -v ejabberdctl >/dev/null || v6m_die "missing tool: ejabberdctl (run scripts/install-deps.sh)"
+  if [[ ! -d $V6M_TMP/node/$name ]]; then
+    node_add "$name" "$ip"
+  elif ! grep -qx "$name $ip" "$V6M_TMP/state/addrs"; then
+    node_addr_add "$name" "$ip"
+  fi
+  mkdir -p "$dir/conf" "$dir/spool" "$dir/logs"
+  echo "$domain" >"$dir/domain"
+  echo "$ip" >"$dir/ip"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=$domain" -addext "subjectAltName=DNS:$domain,DNS:*.$domain" \
+    -keyout "$dir/conf/key.pem" -out "$dir/conf/cert.pem" >/dev/null 2>&1 ||
+    v6m_die "openssl failed for $domain"
+  cat "$dir/conf/cert.pem" "$dir/conf/key.pem" >"$dir/conf/$domain.pem"
+  rm -f "$dir/conf/key.pem"
+  # Erlang's resolver settings: none of its own; it reads the namespace's
+  # /etc/resolv.conf. (The file must exist, or every ejabberdctl call warns.)
+  echo '%% empty: Erlang defaults (native lookup, /etc/resolv.conf)' >"$dir/conf/inetrc"
+  cat >"$dir/conf/ejabberdctl.cfg" <<EOF
+# Generated by test/integration/lib.sh for run $V6M_ID (ejabberd $name).
+ERLANG_NODE=ejabberd@localhost
+# No epmd: the node listens for ejabberdctl on this port of its namespace only.
+ERL_DIST_PORT=5210
+ERL_OPTIONS="-setcookie $(openssl rand -hex 16) -env ERL_CRASH_DUMP_BYTES 0"
+EJABBERD_BYPASS_WARNINGS=true
+EOF
+  cat >"$dir/conf/ejabberd.yml" <<EOF
+# Generated by test/integration/lib.sh for run $V6M_ID (ejabberd $name).
+hosts:
+  - "$domain"
+loglevel: info
+log_rotate_count: 0
+certfiles:
+  - "$dir/conf/$domain.pem"
+listen:
+  -
+    port: 5222
+    ip: "$ip"
+    module: ejabberd_c2s
+    access: c2s
+    starttls: true
+  -
+    port: 5269
+    ip: "$ip"
+    module: ejabberd_s2s_in
+s2s_use_starttls: required
+auth_method: internal
+auth_password_format: plain
+acme:
+  auto: false
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+modules:
+  mod_disco: {}
+  mod_ping: {}
+  mod_roster: {}
+  mod_s2s_dialback: {}
+$extra
+EOF
+  chown -R ejabberd:ejabberd "$dir"
+  chmod 700 "$dir/conf"
+}
+
+v6m__ejabberdctl() { # NAME ARGS... — ejabberdctl with NAME's dirs, inside its namespace
+  local name=$1 dir
+  shift
+  dir=$(v6m__ejd "$name")
+  (cd / && ip netns exec "$(v6m__ns "$name")" env -i PATH="$V6M_PATH" LANG=C.UTF-8 HOME="$dir" \
+    ejabberdctl --config-dir "$dir/conf" --spool "$dir/spool" --logs "$dir/logs" "$@")
+}
+
+# ejabberd_ctl NAME ARGS... — exit code; output in V6M_OUT / V6M_ERR.
+ejabberd_ctl() {
+  local name=$1 dir rc=0
+  shift
+  dir=$(v6m__ejd "$name")
+  V6M_OUT=$(v6m__ejabberdctl "$name" "$@" 2>"$dir/ctl.err") || rc=$?
+  V6M_ERR=$(cat "$dir/ctl.err")
+  return "$rc"
+}
+
+ejabberd_adduser() { ejabberd_ctl "$1" register "$2" "$(cat "$(v6m__ejd "$1")/domain")" "$3"; }
+ejabberd_log() { echo "$(v6m__ejd "$1")/logs/ejabberd.log"; }
+ejabberd_domain() { cat "$(v6m__ejd "$1")/domain"; }
+ejabberd_ip() { cat "$(v6m__ejd "$1")/ip"; }
+
+# ejabberd_start NAME — `ejabberdctl foreground` (it runs the node as user
+# ejabberd) in the background; waits until `ejabberdctl status` says started
+# and port 5269 listens. The Erlang VM's pid is tracked: cleanup sends it
+# SIGTERM, which stops the node cleanly.
+ejabberd_start() {
+  local name=$1 dir ns pid beam i
+  dir=$(v6m__ejd "$name")
+  ns=$(v6m__ns "$name")
+  v6m__ejabberdctl "$name" foreground >>"$dir/stdout.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$dir/fg.pid"
+  v6m__track_pid "$pid"
+  for ((i = 0; i < V6M_START_TIMEOUT * 5; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      v6m_log "ejabberd $name exited during startup; log tail:"
+      tail -n 20 "$dir/stdout.log" "$dir/logs/ejabberd.log" 2>/dev/null | sed 's/^/#   /' >&2
+      return 1
+    fi
+    if [[ -n $(ip netns exec "$ns" ss -Hltn 'sport = :5269' 2>/dev/null) ]] &&
+      ejabberd_ctl "$name" status && grep -q 'is started' <<<"$V6M_OUT"; then
+      beam=$(pgrep -x beam.smp | while read -r p; do
+        [[ $(ip netns identify "$p" 2>/dev/null) == "$ns" ]] &&
+          tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- '-sname ejabberd@localhost' && echo "$p"
+      done | head -n 1)
+      if [[ -n $beam ]]; then
+        echo "$beam" >"$dir/beam.pid"
+        v6m__track_pid "$beam"
+      fi
+      return 0
+    fi
+    sleep 0.2
+  done
+  v6m_log "ejabberd $name not ready after ${V6M_START_TIMEOUT}s; log tail:"
+  tail -n 20 "$dir/stdout.log" "$dir/logs/ejabberd.log" 2>/dev/null | sed 's/^/#   /' >&2
+  return 1
+}
+
+# ejabberd_stop NAME — `ejabberdctl stop`, then waits (up to 20 s) for the VM
+# to exit; SIGTERM to it after that.
+ejabberd_stop() {
+  local name=$1 dir beam i
+  dir=$(v6m__ejd "$name")
+  [[ -f $dir/fg.pid ]] || return 0
+  ejabberd_ctl "$name" stop >/dev/null 2>&1
+  beam=$(cat "$dir/beam.pid" 2>/dev/null)
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "$(cat "$dir/fg.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n $beam ]] && v6m__kill_pid "$beam"
+  v6m__kill_pid "$(cat "$dir/fg.pid")"
+  rm -f "$dir/fg.pid" "$dir/beam.pid"
+  ((i < 200))
 }

@@ -147,7 +147,6 @@ for n in a b d; do
 done
 
 # --- How each side authenticated the other.
-ere() { sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$1"; }
 log_has() { # NAME DESC ERE
   if prosody_log_grep "$1" "$3"; then v6m_ok "$1: log: $2"; else v6m_not_ok "$1: log: $2" "no line matches /$3/"; fi
 }

@@ -28,19 +28,9 @@ vb=${2:-13}
 v6m_setup "integration-federation-$va-$vb"
 SECONDS=0
 
-say() { printf '# --- %s\n' "$*"; }
-note() { printf '#     %s\n' "$*"; }
 
 # ------------------------------------------------------------------ helpers
 
-# json_get JSON_LINE KEY -> the value (empty when absent or null)
-json_get() {
-  python3 -c 'import json,sys
-try: d = json.loads(sys.argv[1])
-except Exception: d = {}
-v = d.get(sys.argv[2])
-print("" if v is None else v)' "$1" "$2"
-}
 
 # send_probe SRV USER PASS TO_JID TIMEOUT
 #   sends one chat with --expect-error; sets P_RC (client exit), P_COND, P_TEXT,
@@ -85,30 +75,8 @@ deliver() {
   return 1
 }
 
-log_lines() { wc -l <"$(prosody_log "$1")"; }
-# log_since SRV LINE -> the log after line LINE
-log_since() { tail -n +"$(($2 + 1))" "$(prosody_log "$1")"; }
 
-check_dns_zero() { # DESC
-  local n
-  n=$(dns_count)
-  if ((n == 0)); then
-    v6m_ok "$1: 0 DNS packets"
-  else
-    v6m_not_ok "$1: 0 DNS packets" "$n counted: $(dns_queries | grep -oE '(A|AAAA|SRV)\? [^ ]+' | sort -u | head -n 5 | tr '\n' ' ')"
-  fi
-}
 
-# no_lua_errors SRV FROM_LINE DESC: no traceback and no error-level line.
-no_lua_errors() {
-  local bad
-  bad=$(log_since "$1" "$2" | grep -E $'[Tt]raceback|\terror\t' | head -n 3)
-  if [[ -z $bad ]]; then
-    v6m_ok "$3"
-  else
-    v6m_not_ok "$3" "$(tr '\n\t' '  ' <<<"$bad")"
-  fi
-}
 
 # once_per_session SRV FROM_LINE ERE DESC: at least one session logged a line
 # matching ERE since FROM_LINE, and none logged it twice (a duplicate hook would).

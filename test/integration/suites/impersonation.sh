@@ -26,23 +26,7 @@ vb=${2:-13}
 v6m_setup "integration-impersonation-$va-$vb"
 SECONDS=0
 
-say() { printf '# --- %s\n' "$*"; }
-note() { printf '#     %s\n' "$*"; }
 
-json_get() {
-  python3 -c 'import json,sys
-try: d = json.loads(sys.argv[1])
-except Exception: d = {}
-v = d.get(sys.argv[2])
-print("" if v is None else v)' "$1" "$2"
-}
-log_lines() { wc -l <"$(prosody_log "$1")"; }
-log_since() { tail -n +"$(($2 + 1))" "$(prosody_log "$1")"; }
-no_lua_errors() { # SRV FROM_LINE DESC
-  local bad
-  bad=$(log_since "$1" "$2" | grep -E $'[Tt]raceback|\terror\t' | head -n 3)
-  if [[ -z $bad ]]; then v6m_ok "$3"; else v6m_not_ok "$3" "$(tr '\n\t' '  ' <<<"$bad")"; fi
-}
 
 # ------------------------------------------------------------------ setup
 

@@ -131,7 +131,6 @@ log_lacks() {
 # s2s session lines, e.g. "Nov 22 05:13:23 s2sout55ba63c88aa0	info	Stream encrypted (...)"
 S2SIN=' s2sin[0-9a-f]+[[:space:]]+'
 S2SOUT=' s2sout[0-9a-f]+[[:space:]]+'
-ere() { sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$1"; }
 
 # chat_refused FROM FUSER FPASS TO TUSER TPASS BODY: the receiver (online
 # first) gets nothing, the sender gets this error reply at once.

@@ -65,22 +65,10 @@ vb=${2:-13}
 v6m_setup "integration-reload-$va-$vb"
 SECONDS=0
 
-say() { printf "# --- [%3d s] %s\n" "$SECONDS" "$*"; }
-note() { printf '#     %s\n' "$*"; }
 
 # ------------------------------------------------------------------ helpers
 
-json_get() { # JSON_LINE KEY -> value ("" when absent)
-  python3 -c 'import json,sys
-try: d = json.loads(sys.argv[1])
-except Exception: d = {}
-v = d.get(sys.argv[2])
-print("" if v is None else v)' "$1" "$2"
-}
-log_lines() { wc -l <"$(prosody_log "$1")"; }
-log_since() { tail -n +"$(($2 + 1))" "$(prosody_log "$1")"; }
 one_line() { tr '\n\t' '  ' | cut -c1-"${1:-300}"; }
-ere() { sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$1"; }
 
 # probe NODE TO_JID TIMEOUT CLIENT_ARGS...: one chat with --expect-error.
 # Sets P_RC (client exit), P_EVENT, P_COND, P_TEXT, P_MS.
@@ -275,7 +263,9 @@ bob=(--service "xmpp://[$ip_b]:5222" --domain "$dom_b" --user bob --pass pw-bob)
 
 plugdir=$(dirname "$(find "$dir_a/data/custom_plugins" -name policy.lua -path '*/mod_s2s_v6mesh/*' | head -n 1)")
 [[ -f $plugdir/policy.lua ]] || v6m_die "installed policy.lua not found under $dir_a/data/custom_plugins"
-mapfile -t modfiles < <(cd "$plugdir" && find . -name '*.lua' | sed 's|^\./||' | sort)
+# Every installed file Prosody runs: all but dnsd.lua, the standalone
+# resolver's main, which only the v6alt-dnsd command loads.
+mapfile -t modfiles < <(cd "$plugdir" && find . -name '*.lua' ! -name dnsd.lua | sed 's|^\./||' | sort)
 note "A's installed module files ($plugdir): ${modfiles[*]}"
 mkdir -p "$V6M_TMP/orig"
 cp -a "$plugdir/." "$V6M_TMP/orig/"

@@ -37,34 +37,9 @@ vb=${2:-13}
 v6m_setup "integration-whole-server-$va-$vb"
 SECONDS=0
 
-say() { printf '# --- %s (at %d s)\n' "$*" "$SECONDS"; }
-note() { printf '#     %s\n' "$*"; }
 
 # ------------------------------------------------------------------ helpers
 
-json_get() {
-  python3 -c 'import json,sys
-try: d = json.loads(sys.argv[1])
-except Exception: d = {}
-v = d.get(sys.argv[2])
-print("" if v is None else v)' "$1" "$2"
-}
-log_lines() { wc -l <"$(prosody_log "$1")"; }
-log_since() { tail -n +"$(($2 + 1))" "$(prosody_log "$1")"; }
-no_lua_errors() { # SRV FROM_LINE DESC
-  local bad
-  bad=$(log_since "$1" "$2" | grep -E $'[Tt]raceback|\terror\t' | head -n 3)
-  if [[ -z $bad ]]; then v6m_ok "$3"; else v6m_not_ok "$3" "$(tr '\n\t' '  ' <<<"$bad")"; fi
-}
-check_dns_zero() { # DESC
-  local n
-  n=$(dns_count)
-  if ((n == 0)); then
-    v6m_ok "$1: 0 DNS packets"
-  else
-    v6m_not_ok "$1: 0 DNS packets" "$n counted: $(dns_queries | grep -oE '(A|AAAA|SRV)\? [^ ]+' | sort -u | head -n 6 | tr '\n' ' ')"
-  fi
-}
 # no_resolve SRV FROM_LINE DESC: the log shows no DNS lookup of a .v6.alt name.
 no_resolve() {
   local bad
