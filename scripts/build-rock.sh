@@ -11,8 +11,11 @@ out=build/rocks
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-for f in mod_s2s_v6mesh v6alt policy compat shell; do
+for f in mod_s2s_v6mesh v6alt policy compat shell dns dnsd; do
   [[ -f dist/mod_s2s_v6mesh/$f.lua ]] || { echo "build-rock: dist/mod_s2s_v6mesh/$f.lua missing; run npm run build" >&2; exit 1; }
+done
+for f in bin/v6alt-dnsd contrib/v6alt-dnsd.service; do
+  [[ -f $f ]] || { echo "build-rock: $f missing" >&2; exit 1; }
 done
 
 rockspec="$work/mod_s2s_v6mesh-$version-1.rockspec"

@@ -1,6 +1,12 @@
 local ____exports = {}
 module:set_global()
-local FILES = {"v6alt", "policy", "shell", "compat"}
+local FILES = {
+    "v6alt",
+    "policy",
+    "shell",
+    "dns",
+    "compat"
+}
 local loaded = _G.package.loaded
 for ____, file in ipairs(FILES) do
     loaded["mod_s2s_v6mesh." .. file] = nil
@@ -11,6 +17,8 @@ local function loadFile(file)
 end
 local compat = loadFile("compat")
 local st = compat.require_lib("util.stanza")
+local netserver = compat.require_lib("net.server")
+local socketlib = require("socket")
 local netutil = compat.require_lib("util.net")
 local jid = compat.require_lib("util.jid")
 --- Any other file that does not load, or a bad option, leaves the module
@@ -33,6 +41,7 @@ end
 local v6alt = loadOrFail("v6alt")
 local policies = loadOrFail("policy")
 local shell = loadOrFail("shell")
+local dns = loadOrFail("dns")
 local S2S_PORT = 5269
 local SUFFIX = ".v6.alt"
 local string_sub = string.sub
@@ -84,11 +93,49 @@ local function readAllSettings()
     end
     return global
 end
+local function readDnsSettings()
+    local listen = {}
+    local listenOption = module:get_option("s2s_v6mesh_dns_listen", {})
+    if type(listenOption) ~= "table" then
+        error(
+            "s2s_v6mesh_dns_listen must be a list like { \"[::1]:5390\" }, not " .. tostring(listenOption),
+            0
+        )
+    end
+    for ____, text in ipairs(listenOption) do
+        local address, port = dns.parse_listen(text)
+        if address == nil then
+            error("s2s_v6mesh_dns_listen: " .. port, 0)
+        end
+        listen[#listen + 1] = {address, port}
+    end
+    local allow, err = dns.new_allow_list(module:get_option("s2s_v6mesh_dns_allow", {}))
+    if allow == nil then
+        error("s2s_v6mesh_dns_allow: " .. err, 0)
+    end
+    local ttl = module:get_option("s2s_v6mesh_dns_ttl", 3600)
+    if type(ttl) ~= "number" or ttl < 0 or ttl > 2147483647 or ttl % 1 ~= 0 then
+        error(
+            "s2s_v6mesh_dns_ttl must be a whole number of seconds, not " .. tostring(ttl),
+            0
+        )
+    end
+    return {listen = listen, allow = allow, ttl = ttl}
+end
 local globalSettings = nil
+local dnsSettings = nil
 if failure == nil then
     local ok, result = pcall(readAllSettings)
     if ok then
         globalSettings = result
+    else
+        failure = "Invalid configuration: " .. tostring(result)
+    end
+end
+if failure == nil then
+    local ok, result = pcall(readDnsSettings)
+    if ok then
+        dnsSettings = result
     else
         failure = "Invalid configuration: " .. tostring(result)
     end
@@ -680,6 +727,199 @@ module.add_host = function(hostModule)
     settingsByHost[hostModule.host] = readSettings(hostModule)
     newEpoch()
 end
+--- One DNS message (UDP datagram or TCP frame) from `ip`: the reply, or undefined.
+local function answerDns(message, ip)
+    local ok, reply = pcall(
+        dns.allowed(dnsSettings.allow, ip) and dns.respond or dns.refuse,
+        message,
+        dnsSettings.ttl
+    )
+    if ok then
+        return reply
+    end
+    module:log(
+        "error",
+        "DNS query from [%s] not answered: %s",
+        tostring(ip),
+        tostring(reply)
+    )
+    return nil
+end
+--- TCP clients at once (per listening address), seconds a silent one is kept, reply bytes it may leave unread: as v6alt-dnsd.
+local DNS_TCP_LIMIT = 100
+local DNS_TCP_IDLE = 10
+local DNS_TCP_UNSENT = 16384
+--- Listen on one address, UDP and TCP; returns a function that closes both.
+local function listenDns(address, port)
+    local closers = {}
+    local newUdp = (string.find(address, ":", 1, true)) ~= nil and socketlib.udp6 or socketlib.udp4
+    local udp, bindErr = newUdp()
+    local bound
+    if udp ~= nil then
+        bound, bindErr = udp:setsockname(address, port)
+    end
+    if udp == nil or bound == nil then
+        module:log(
+            "error",
+            "Cannot serve .v6.alt DNS on UDP [%s]:%d: %s",
+            address,
+            port,
+            tostring(bindErr)
+        )
+        if udp ~= nil then
+            udp:close()
+        end
+    else
+        udp:settimeout(0)
+        local watcher = netserver.watchfd(
+            udp,
+            function()
+                do
+                    local i = 0
+                    while i < 64 do
+                        local message, ip, fromPort = udp:receivefrom()
+                        if message == nil then
+                            break
+                        end
+                        local reply = answerDns(message, ip)
+                        if reply ~= nil then
+                            udp:sendto(reply, ip, fromPort)
+                        end
+                        i = i + 1
+                    end
+                end
+            end
+        )
+        closers[#closers + 1] = function()
+            watcher:close()
+            udp:close()
+        end
+    end
+    local buffers = {}
+    local lastHeard = {}
+    --- Reply bytes written since the connection last drained; over the limit, reading pauses.
+    local unsent = {}
+    local open = 0
+    local tcp, listenErr = netserver.listen(
+        address,
+        port,
+        {
+            onconnect = function(conn)
+                if open >= DNS_TCP_LIMIT then
+                    conn:close()
+                    return
+                end
+                open = open + 1
+                buffers[conn] = ""
+                lastHeard[conn] = os.time()
+            end,
+            onincoming = function(conn, data)
+                lastHeard[conn] = os.time()
+                local buffer = (buffers[conn] or "") .. data
+                while #buffer >= 2 do
+                    local high, low = string.byte(buffer, 1, 2)
+                    local length = high * 256 + low
+                    if #buffer < 2 + length then
+                        break
+                    end
+                    local reply = answerDns(
+                        string.sub(buffer, 3, 2 + length),
+                        conn:ip()
+                    )
+                    buffer = string.sub(buffer, 3 + length)
+                    if reply ~= nil then
+                        conn:write(dns.tcp_frame(reply))
+                        local pending = (unsent[conn] or 0) + 2 + #reply
+                        unsent[conn] = pending
+                        if pending > DNS_TCP_UNSENT and conn.pause ~= nil then
+                            conn:pause()
+                        end
+                    end
+                end
+                buffers[conn] = buffer
+            end,
+            ondrain = function(conn)
+                if (unsent[conn] or 0) > DNS_TCP_UNSENT and conn.resume ~= nil then
+                    conn:resume()
+                end
+                unsent[conn] = nil
+            end,
+            ondisconnect = function(conn)
+                if buffers[conn] ~= nil then
+                    open = open - 1
+                end
+                buffers[conn] = nil
+                lastHeard[conn] = nil
+                unsent[conn] = nil
+            end
+        }
+    )
+    if tcp == nil then
+        module:log(
+            "error",
+            "Cannot serve .v6.alt DNS on TCP [%s]:%d: %s",
+            address,
+            port,
+            tostring(listenErr)
+        )
+    else
+        module:add_timer(
+            2,
+            function()
+                local now = os.time()
+                for conn, heard in pairs(lastHeard) do
+                    do
+                        local __continue179
+                        repeat
+                            if now - heard < DNS_TCP_IDLE then
+                                __continue179 = true
+                                break
+                            end
+                            if buffers[conn] ~= nil then
+                                open = open - 1
+                            end
+                            buffers[conn] = nil
+                            lastHeard[conn] = nil
+                            unsent[conn] = nil
+                            if conn.destroy ~= nil then
+                                conn:destroy()
+                            else
+                                conn:close()
+                            end
+                            __continue179 = true
+                        until true
+                        if not __continue179 then
+                            break
+                        end
+                    end
+                end
+                return 2
+            end
+        )
+        closers[#closers + 1] = function()
+            tcp:close()
+            for conn in pairs(buffers) do
+                conn:close()
+            end
+        end
+    end
+    if #closers > 0 then
+        module:log("info", "Serving .v6.alt names over DNS on [%s]:%d", address, port)
+    end
+    return function()
+        for ____, close in ipairs(closers) do
+            close()
+        end
+    end
+end
+local closeDns = {}
+if failure == nil then
+    for ____, ____value in ipairs(dnsSettings.listen) do
+        local address = ____value[1]
+        local port = ____value[2]
+        closeDns[#closeDns + 1] = listenDns(address, port)
+    end
+end
 --- While no instance is in charge, .v6.alt names neither route nor connect.
 local function closeRouting(why)
     routing.closed = why
@@ -713,6 +953,9 @@ local removeShellCommands = failure == nil and compat.add_shell_commands(
 ) or (function() return nil end)
 module.unload = function()
     removeShellCommands()
+    for ____, close in ipairs(closeDns) do
+        close()
+    end
     if module.reloading then
         closeRouting("mod_s2s_v6mesh is being reloaded (if this lasts, the reload failed: see the log)")
         return

@@ -18,16 +18,19 @@ import type { RoutingState } from "./compat";
 type V6altLib = typeof import("./v6alt");
 type PolicyLib = typeof import("./policy");
 type ShellLib = typeof import("./shell");
+type DnsLib = typeof import("./dns");
 type CompatLib = typeof import("./compat");
 type StanzaLib = typeof import("prosody.util.stanza");
 type NetLib = typeof import("prosody.util.net");
 type JidLib = typeof import("prosody.util.jid");
+type NetServerLib = typeof import("prosody.net.server");
+type NetConnection = import("prosody.net.server").Connection;
 
 module.set_global();
 
 // Every (re)load reads every file of the module afresh: a reload must pick up
 // new code of the codec and the policy too, not only of this file.
-const FILES = ["v6alt", "policy", "shell", "compat"];
+const FILES = ["v6alt", "policy", "shell", "dns", "compat"];
 const loaded = (_G as unknown as { package: { loaded: LuaTable<string, unknown> } }).package.loaded;
 for (const file of FILES) loaded.delete(`mod_s2s_v6mesh.${file}`);
 function loadFile<T>(file: string): T {
@@ -37,6 +40,8 @@ function loadFile<T>(file: string): T {
 // Without compat nothing can be hooked: a broken compat.lua stops the load.
 const compat = loadFile<CompatLib>("compat");
 const st = compat.require_lib<StanzaLib>("util.stanza");
+const netserver = compat.require_lib<NetServerLib>("net.server");
+const socketlib = require("socket") as typeof import("socket");
 const netutil = compat.require_lib<NetLib>("util.net");
 const jid = compat.require_lib<JidLib>("util.jid");
 
@@ -57,6 +62,7 @@ function loadOrFail<T>(file: string): T {
 const v6alt = loadOrFail<V6altLib>("v6alt");
 const policies = loadOrFail<PolicyLib>("policy");
 const shell = loadOrFail<ShellLib>("shell");
+const dns = loadOrFail<DnsLib>("dns");
 
 const S2S_PORT = 5269;
 const SUFFIX = ".v6.alt";
@@ -110,10 +116,41 @@ function readAllSettings(): HostSettings {
     return global;
 }
 
+/** The in-Prosody .v6.alt resolver (SPEC section 6): global options only. */
+interface DnsSettings {
+    listen: [string, number][];
+    allow: import("./dns").AllowList;
+    ttl: number;
+}
+
+function readDnsSettings(): DnsSettings {
+    const listen: [string, number][] = [];
+    const listenOption = module.get_option("s2s_v6mesh_dns_listen", {});
+    if (type(listenOption) !== "table") error(`s2s_v6mesh_dns_listen must be a list like { "[::1]:5390" }, not ${tostring(listenOption)}`, 0);
+    for (const text of listenOption as unknown[]) {
+        const [address, port] = dns.parse_listen(text);
+        if (address === undefined) error(`s2s_v6mesh_dns_listen: ${port}`, 0);
+        listen.push([address, port as number]);
+    }
+    const [allow, err] = dns.new_allow_list(module.get_option("s2s_v6mesh_dns_allow", {}));
+    if (allow === undefined) error(`s2s_v6mesh_dns_allow: ${err}`, 0);
+    const ttl = module.get_option("s2s_v6mesh_dns_ttl", 3600);
+    if (type(ttl) !== "number" || (ttl as number) < 0 || (ttl as number) > 2147483647 || (ttl as number) % 1 !== 0) {
+        error(`s2s_v6mesh_dns_ttl must be a whole number of seconds, not ${tostring(ttl)}`, 0);
+    }
+    return { listen, allow, ttl: ttl as number };
+}
+
 let globalSettings = undefined as unknown as HostSettings;
+let dnsSettings = undefined as unknown as DnsSettings;
 if (failure === undefined) {
     const [ok, result] = pcall(readAllSettings);
     if (ok) globalSettings = result as HostSettings;
+    else failure = `Invalid configuration: ${tostring(result)}`;
+}
+if (failure === undefined) {
+    const [ok, result] = pcall(readDnsSettings);
+    if (ok) dnsSettings = result as DnsSettings;
     else failure = `Invalid configuration: ${tostring(result)}`;
 }
 
@@ -588,6 +625,129 @@ module.add_host = (hostModule: ProsodyModule) => {
 };
 
 /* ---------------------------------------------------------------------- */
+/* The .v6.alt resolver, on Prosody's event loop                            */
+
+/** One DNS message (UDP datagram or TCP frame) from `ip`: the reply, or undefined. */
+function answerDns(message: string, ip: string | undefined): string | undefined {
+    const [ok, reply] = pcall(dns.allowed(dnsSettings.allow, ip) ? dns.respond : dns.refuse, message, dnsSettings.ttl);
+    if (ok) return reply as string | undefined;
+    module.log("error", "DNS query from [%s] not answered: %s", tostring(ip), tostring(reply));
+    return undefined;
+}
+
+/** TCP clients at once (per listening address), seconds a silent one is kept, reply bytes it may leave unread: as v6alt-dnsd. */
+const DNS_TCP_LIMIT = 100;
+const DNS_TCP_IDLE = 10;
+const DNS_TCP_UNSENT = 16384;
+
+/** Listen on one address, UDP and TCP; returns a function that closes both. */
+function listenDns(address: string, port: number): (this: void) => void {
+    const closers: ((this: void) => void)[] = [];
+    const newUdp = string.find(address, ":", 1, true)[0] !== undefined ? socketlib.udp6 : socketlib.udp4;
+    let [udp, bindErr] = newUdp();
+    let bound: number | undefined;
+    if (udp !== undefined) [bound, bindErr] = udp.setsockname(address, port);
+    if (udp === undefined || bound === undefined) {
+        module.log("error", "Cannot serve .v6.alt DNS on UDP [%s]:%d: %s", address, port, tostring(bindErr));
+        if (udp !== undefined) udp.close();
+    } else {
+        udp.settimeout(0);
+        const watcher = netserver.watchfd(udp, () => {
+            // At most a batch per wake-up, so one busy client cannot hog the loop.
+            for (let i = 0; i < 64; i++) {
+                const [message, ip, fromPort] = udp.receivefrom();
+                if (message === undefined) break;
+                const reply = answerDns(message, ip);
+                if (reply !== undefined) udp.sendto(reply, ip as string, fromPort as number);
+            }
+        });
+        closers.push(() => {
+            watcher.close();
+            udp.close();
+        });
+    }
+    const buffers = new LuaTable<NetConnection, string>();
+    const lastHeard = new LuaTable<NetConnection, number>();
+    /** Reply bytes written since the connection last drained; over the limit, reading pauses. */
+    const unsent = new LuaTable<NetConnection, number>();
+    let open = 0;
+    const [tcp, listenErr] = netserver.listen(address, port, {
+        onconnect(conn) {
+            // (A source outside the allow list gets REFUSED for each query.)
+            if (open >= DNS_TCP_LIMIT) {
+                conn.close();
+                return;
+            }
+            open += 1;
+            buffers.set(conn, "");
+            lastHeard.set(conn, os.time());
+        },
+        onincoming(conn, data) {
+            lastHeard.set(conn, os.time());
+            let buffer = (buffers.get(conn) ?? "") + data;
+            // RFC 7766: each message has a 2-byte length; answer them in order.
+            while (buffer.length >= 2) {
+                const [high, low] = string.byte(buffer, 1, 2);
+                const length = high * 256 + low;
+                if (buffer.length < 2 + length) break;
+                const reply = answerDns(string.sub(buffer, 3, 2 + length), conn.ip());
+                buffer = string.sub(buffer, 3 + length);
+                if (reply !== undefined) {
+                    conn.write(dns.tcp_frame(reply));
+                    const pending = (unsent.get(conn) ?? 0) + 2 + reply.length;
+                    unsent.set(conn, pending);
+                    // A client that does not read its replies is not read from either.
+                    if (pending > DNS_TCP_UNSENT && conn.pause !== undefined) conn.pause();
+                }
+            }
+            buffers.set(conn, buffer);
+        },
+        ondrain(conn) {
+            if ((unsent.get(conn) ?? 0) > DNS_TCP_UNSENT && conn.resume !== undefined) conn.resume();
+            unsent.delete(conn);
+        },
+        ondisconnect(conn) {
+            if (buffers.get(conn) !== undefined) open -= 1;
+            buffers.delete(conn);
+            lastHeard.delete(conn);
+            unsent.delete(conn);
+        },
+    });
+    if (tcp === undefined) {
+        module.log("error", "Cannot serve .v6.alt DNS on TCP [%s]:%d: %s", address, port, tostring(listenErr));
+    } else {
+        // A client that says nothing for DNS_TCP_IDLE seconds is let go (the server's own timeout is minutes).
+        // close() would first wait (minutes) to flush replies a stalled client never reads.
+        module.add_timer(2, () => {
+            const now = os.time();
+            for (const [conn, heard] of lastHeard) {
+                if (now - heard < DNS_TCP_IDLE) continue;
+                if (buffers.get(conn) !== undefined) open -= 1;
+                buffers.delete(conn);
+                lastHeard.delete(conn);
+                unsent.delete(conn);
+                if (conn.destroy !== undefined) conn.destroy();
+                else conn.close();
+            }
+            return 2;
+        });
+        closers.push(() => {
+            tcp.close();
+            for (const [conn] of buffers) conn.close();
+        });
+    }
+    if (closers.length > 0) module.log("info", "Serving .v6.alt names over DNS on [%s]:%d", address, port);
+    return () => {
+        for (const close of closers) close();
+    };
+}
+
+const closeDns: ((this: void) => void)[] = [];
+if (failure === undefined) {
+    for (const [address, port] of dnsSettings.listen) closeDns.push(listenDns(address, port));
+}
+
+/* ---------------------------------------------------------------------- */
 /* Reload and unload                                                        */
 
 /** While no instance is in charge, .v6.alt names neither route nor connect. */
@@ -618,6 +778,7 @@ const removeShellCommands =
 
 module.unload = () => {
     removeShellCommands();
+    for (const close of closeDns) close();
     if (module.reloading) {
         closeRouting("mod_s2s_v6mesh is being reloaded (if this lasts, the reload failed: see the log)");
         return;

@@ -1,0 +1,27 @@
+/** net/server.lua (0.12) = prosody.net.server (13): the event loop, the same calls in both. */
+declare module "prosody.net.server" {
+    export interface Connection {
+        ip(this: Connection): string | undefined;
+        write(this: Connection, data: string): void;
+        close(this: Connection): void;
+        /** server_epoll: close now, dropping unsent data (close() flushes first). */
+        destroy?(this: Connection): void;
+        /** server_epoll: stop and start reading. */
+        pause?(this: Connection): void;
+        resume?(this: Connection): void;
+    }
+    export interface Listeners {
+        onconnect?(this: void, conn: Connection): void;
+        onincoming?(this: void, conn: Connection, data: string): void;
+        ondisconnect?(this: void, conn: Connection, err?: string): void;
+        /** Everything written so far has been sent. */
+        ondrain?(this: void, conn: Connection): void;
+    }
+    export interface Watcher {
+        close(this: Watcher): void;
+    }
+    /** A TCP listener. */
+    export function listen(this: void, address: string, port: number, listeners: Listeners, config?: unknown): LuaMultiReturn<[Connection, undefined] | [undefined, string]>;
+    /** Call onreadable whenever a (LuaSocket) socket can be read. */
+    export function watchfd(this: void, socket: unknown, onreadable: (this: void) => void, onwritable?: (this: void) => void): Watcher;
+}
