@@ -14,6 +14,12 @@ apt_packages=(
   # and the Lua libraries they run with, on Lua 5.1, LuaJIT and Lua 5.4.
   build-essential libicu-dev libidn2-dev libssl-dev liblua5.1-0-dev libluajit-5.1-dev
   lua-socket lua-expat lua-filesystem lua-sec lua-unbound lua-bitop
+  # Clients and a server without the module, for resolver-peers.sh (SPEC §6).
+  go-sendxmpp python3-slixmpp python3-aiodns ejabberd
+  # dig and a second resolver in front of v6alt-dnsd, for dns-resolver.sh (SPEC §6).
+  dnsutils unbound
+  # Load generator for the DNS section of scripts/bench.sh (SPEC §6).
+  dnsperf
 )
 
 add_backports() {
@@ -55,6 +61,11 @@ if [[ ! -f $stamp ]] || [[ -n $(missing_packages) ]] ||
     apt-get install -y -qq -t bookworm-backports prosody lua-unbound >/dev/null
   fi
   systemctl disable --now prosody >/dev/null 2>&1 || service prosody stop >/dev/null 2>&1 || true
+  # The same for ejabberd and unbound: the tests run their own, with their own
+  # config files, inside their namespaces.
+  for service in ejabberd unbound; do
+    systemctl disable --now "$service" >/dev/null 2>&1 || service "$service" stop >/dev/null 2>&1 || true
+  done
   touch "$stamp"
 fi
 

@@ -82,6 +82,8 @@ integration=test/integration
 #   0.12-lua5.1, 0.12-luajit shell; smoke with 13 both ways; the scenario suites
 #                            paired with 13 (the new build as server A)
 #   trunk                    shell; smoke with 13 both ways
+# The 13-13 run of each scenario suite has the module's DNS listener on in
+# every server (V6M_DNS_LISTEN=1): the suites pass with it as without it.
 built="0.12-lua5.1 0.12-luajit trunk"
 scenarios_on_built="federation impersonation ranges ties whole-server reload"
 # Longest first, so that the last suites to start are short ones.
@@ -94,10 +96,22 @@ for f in $integration/suites/*.sh; do
     [[ $version != trunk && " $scenarios_on_built " == *" $name "* ]] && pairs+=("$version 13")
   done
   for pair in "${pairs[@]}"; do
-    # shellcheck disable=SC2086 # two words on purpose
-    suite "$name ($pair)" bash "$f" $pair
+    if [[ $pair == "13 13" ]]; then
+      # shellcheck disable=SC2086 # two words on purpose
+      suite "$name ($pair, DNS listener on)" env V6M_DNS_LISTEN=1 bash "$f" $pair
+    else
+      # shellcheck disable=SC2086
+      suite "$name ($pair)" bash "$f" $pair
+    fi
   done
 done
+# The .v6.alt resolver (SPEC 6): v6alt-dnsd, the in-Prosody listener on 13 and
+# 0.12 (the same checks), and real clients and servers that use it.
+suite "dns resolver (v6alt-dnsd)" bash $integration/dns-resolver.sh --target dnsd
+for version in 13 0.12; do
+  suite "dns resolver (in Prosody $version)" bash $integration/dns-resolver.sh --target prosody --prosody "$version"
+done
+suite "resolver peers" bash $integration/resolver-peers.sh
 for version in 13 0.12 $built; do
   suite "shell ($version)" bash $integration/shell.sh "$version"
 done
