@@ -217,12 +217,27 @@ local function refreshOwnAddresses()
     end
     newEpoch()
 end
---- Answer a stanza we will not route with an error, unless it is one itself.
+--- Destinations whose refusal has been logged at info level: repeats go to
+-- debug, so that a user cannot grow the log as fast as they can send.
+local refusalsLogged = {}
+local refusalsLoggedCount = 0
+local function refusalLogLevel(toHost)
+    if refusalsLogged[toHost] then
+        return "debug"
+    end
+    if refusalsLoggedCount >= 4096 then
+        refusalsLogged = {}
+        refusalsLoggedCount = 0
+    end
+    refusalsLogged[toHost] = true
+    refusalsLoggedCount = refusalsLoggedCount + 1
+    return "info"
+end
 local function bounce(event, condition, text)
     local stanza = event.stanza
     local stanzaType = stanza.attr.type
     module:log(
-        "info",
+        refusalLogLevel(event.to_host),
         "Not sending %s from %s to %s: %s",
         stanza.name,
         tostring(stanza.attr.from),
@@ -869,10 +884,10 @@ local function listenDns(address, port)
                 local now = os.time()
                 for conn, heard in pairs(lastHeard) do
                     do
-                        local __continue179
+                        local __continue182
                         repeat
                             if now - heard < DNS_TCP_IDLE then
-                                __continue179 = true
+                                __continue182 = true
                                 break
                             end
                             if buffers[conn] ~= nil then
@@ -886,9 +901,9 @@ local function listenDns(address, port)
                             else
                                 conn:close()
                             end
-                            __continue179 = true
+                            __continue182 = true
                         until true
-                        if not __continue179 then
+                        if not __continue182 then
                             break
                         end
                     end

@@ -224,10 +224,28 @@ function refreshOwnAddresses(): void {
 /* Outgoing                                                                 */
 
 /** Answer a stanza we will not route with an error, unless it is one itself. */
+/**
+ * Destinations whose refusal has been logged at info level: repeats go to
+ * debug, so that a user cannot grow the log as fast as they can send.
+ */
+let refusalsLogged = new LuaTable<string, boolean>();
+let refusalsLoggedCount = 0;
+
+function refusalLogLevel(toHost: string): "info" | "debug" {
+    if (refusalsLogged.get(toHost)) return "debug";
+    if (refusalsLoggedCount >= 4096) {
+        refusalsLogged = new LuaTable();
+        refusalsLoggedCount = 0;
+    }
+    refusalsLogged.set(toHost, true);
+    refusalsLoggedCount += 1;
+    return "info";
+}
+
 function bounce(event: RouteEvent, condition: string, text: string): true {
     const stanza = event.stanza;
     const stanzaType = stanza.attr.type;
-    module.log("info", "Not sending %s from %s to %s: %s", stanza.name, tostring(stanza.attr.from), event.to_host, text);
+    module.log(refusalLogLevel(event.to_host), "Not sending %s from %s to %s: %s", stanza.name, tostring(stanza.attr.from), event.to_host, text);
     // Only stanzas get an error back; dialback and other stream elements,
     // errors, results and unavailable presence are just dropped.
     if (stanza.name !== "message" && stanza.name !== "presence" && stanza.name !== "iq") return true;

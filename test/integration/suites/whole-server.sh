@@ -231,6 +231,10 @@ for entry in "${forbidden[@]}"; do
       "$n 'Not sending message from $room3 to $name' lines; A logged: $(log_since a "$lines_a2" | grep -F "$name" | grep -vE 'c2s|muc' | cut -f2- | head -n 2 | tr '\n\t' '  ' | cut -c1-300)"
   fi
 done
+# Log volume: the first refusal of a destination is logged at info, the
+# repeats (here the decline after the invite) at debug.
+levels=$(log_since a "$lines_a2" | grep -F "Not sending message from $room3 to $last_name: " | cut -f2 | tr '\n' ' ')
+v6m_check_eq "refusals of one destination: the first at info, the repeat at debug" "info debug " "$levels"
 errs=$(grep -c '"event":"error-reply"' "$out")
 note "alice (the inviter) got $errs error replies through the room: $(grep '"event":"error-reply"' "$out" | head -n 2 | tr '\n' ' ' | cut -c1-300)"
 v6m__kill_pid "$pid"
