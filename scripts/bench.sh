@@ -13,14 +13,20 @@
 #      first), with Prosody's default network settings and with nagle = false
 #   4. failure: error reply to a malformed .v6.alt name, to a name nobody serves
 #   5. memory: VmRSS of every server after the bursts
+#   6. DNS (bench/dns.sh): queries/s of v6alt-dnsd (Lua 5.4, LuaJIT), the
+#      in-Prosody listener and dnsmasq (hosts file) under dnsperf; the
+#      listener's cost to the stanza path at 1,000 queries/s
 #
 # Prints a table and writes bench-results/bench.json (and the raw samples in
 # bench-results/raw.jsonl). Knobs (environment):
 #   BENCH_MSGS=10000 BENCH_ROUNDS=7 BENCH_SETUP_ROUNDS=7 BENCH_BOUNCES=20
 #   BENCH_CODEC_RUNS=7 BENCH_CODEC_OPS=400000 BENCH_ATTRIBUTE=1 BENCH_ATTRIBUTE_ROUNDS=3
-#   BENCH_ONLY=codec|servers|all (default all)
+#   BENCH_DNS_SECONDS=10 BENCH_DNS_NAMES=10000 BENCH_DNS_ROUNDS=5 BENCH_DNS_MSGS=10000
+#   BENCH_DNS_COST_QPS=1000 BENCH_DNS=1 (0 skips the DNS section)
+#   BENCH_ONLY=codec|servers|dns|all (default all)
 #   (BENCH_ONLY=codec re-runs only the codec part and merges it into the last
-#   full run's bench-results/raw.jsonl)
+#   full run's bench-results/raw.jsonl; BENCH_ONLY=dns the same for the DNS
+#   section)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -92,6 +98,7 @@ step "building the rock from dist/ (in the temp dir)"
 rocksrc=$V6M_TMP/rocksrc
 mkdir -p "$rocksrc/dist" "$V6M_TMP/rock"
 cp -r dist/mod_s2s_v6mesh "$rocksrc/dist/"
+cp -r bin contrib "$rocksrc/" # the rockspec installs bin/v6alt-dnsd and contrib/ (SPEC §6)
 version=$(node -p 'require("./package.json").version')
 sed -e "s|@VERSION@|$version|" -e "s|@SOURCE@|$rocksrc|" rockspecs/mod_s2s_v6mesh-scm-1.rockspec.in \
   >"$rocksrc/mod_s2s_v6mesh-$version-1.rockspec"
@@ -105,7 +112,11 @@ step "mesh, DNS server, certificates"
 mesh_create
 P=$V6M_PREFIX
 DOM=bench.example
+# name  node-ip  domain  module?
+declare -A S_IP S_DOM S_MOD SENDER RECEIVER
+add_server() { S_IP[$1]=$2; S_DOM[$1]=$3; S_MOD[$1]=$4; }
 
+if [[ $ONLY != dns ]]; then # ---- the six servers (not with BENCH_ONLY=dns; the DNS section has its own)
 # A CA for the classic names, so Prosody verifies their certificates itself.
 ca=$V6M_TMP/ca
 mkdir -p "$ca"
@@ -116,9 +127,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 chmod 755 "$ca"
 chmod 644 "$ca/ca.crt"
 
-# name  node-ip  domain  module?
-declare -A S_IP S_DOM S_MOD
-add_server() { S_IP[$1]=$2; S_DOM[$1]=$3; S_MOD[$1]=$4; }
 add_server va "$P::a" "$(v6alt_name "$P::a")" 1
 add_server vb "$P::b" "$(v6alt_name "$P::b")" 1
 add_server ca "$P::c" "ca.$DOM" 1
@@ -199,6 +207,7 @@ for s in "${servers[@]}"; do
   prosody_module_loaded "$s" s2s_v6mesh && loaded+="$s "
 done
 v6m_check_eq "mod_s2s_v6mesh loaded exactly on va vb ca cb" "va vb ca cb " "$loaded"
+fi # ---- the six servers
 
 # ------------------------------------------------------------------ helpers
 flood() { # NODE ARGS... : flood.mjs inside that node, as root, clean env
@@ -293,6 +302,7 @@ memory() { # PHASE
   done
 }
 
+if [[ $ONLY != dns ]]; then # ---- set-up, stanza path, failure, memory on the six servers (to "the six servers done")
 # ------------------------------------------------------------------ 3. connection set-up (fresh servers first)
 # Runs before any other traffic, so round 1 is the very first s2s connection
 # each server ever makes; later rounds close the sessions first. Two series:
@@ -471,6 +481,23 @@ for pair in "${pairs[@]}"; do
     v6m_not_ok "$pair: s2s authenticated with SASL EXTERNAL" "$ext EXTERNAL, $dlb dialback lines"
   fi
 done
+fi # ---- the six servers done
+
+# ------------------------------------------------------------------ 6. DNS (SPEC §6)
+# v6alt-dnsd (Lua 5.4, LuaJIT), the in-Prosody listener and dnsmasq under
+# dnsperf, then the listener's cost to the stanza path: bench/dns.sh.
+# shellcheck source=../bench/dns.sh
+source "$root/bench/dns.sh"
+if [[ $ONLY == dns ]]; then
+  # Re-run of the DNS part only: keep the other figures of the last full run,
+  # replace its DNS figures (as BENCH_ONLY=codec does for the codec).
+  if [[ -f $results/raw.jsonl ]] && grep -q '"kind":"burst"' "$results/raw.jsonl"; then
+    grep -vE '"kind":"(dns_machine|dnsperf|dnscost)"|"pair":"dnscost_' "$results/raw.jsonl" >"$V6M_TMP/merged.jsonl"
+    grep -E '"kind":"(dns_machine|dnsperf|dnscost)"|"pair":"dnscost_' "$RAW" | sed 's/^{"kind":"\([a-z_]*\)",/{"kind":"\1","rerun":true,/' >>"$V6M_TMP/merged.jsonl"
+    RAW=$V6M_TMP/merged.jsonl
+  fi
+fi
+[[ $ONLY == all && ${BENCH_VOLUME:-1} == 1 ]] && { bash "$root/bench/volume.sh" || v6m_not_ok "bench/volume.sh: bad input at volume (bench-results/volume.json)"; } # BENCH_VOLUME=0 skips it
 report || v6m_not_ok "report"
 step "done in ${SECONDS}s; raw samples and bench.json in $results/"
 v6m_finish

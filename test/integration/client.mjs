@@ -41,6 +41,22 @@
 //     "message". Runs --stay seconds from its start (default 10; --timeout is
 //     ignored), then prints {"event":"done"} and exits 0 (1 on a connection failure).
 //
+//   node client.mjs burst --service ... --domain D --user U --pass P --to JID --count N --rate R
+//        [--tag T] [--settle S] [--timeout S]
+//     (Any command takes --no-sm: do not enable XEP-0198 stream management on
+//     the client's own stream even if the server offers it.)
+//     Sends N chats at a steady R per second (chat i goes out at start + (i-1)/R s),
+//     each with id "T-i" and body "T i" (T defaults to "burst<pid>"); prints
+//     {"event":"start","tag":T,"count":N,"rate":R,"t0":EPOCH_MS} once online, {"event":"sent","id":...}
+//     per chat (with "ms" since the start), {"event":"error-reply","id":...,
+//     "condition":...,"text":...} per error stanza that comes back (at any time,
+//     also during the settle time), then pings its own server, waits --settle seconds
+//     (default 10) for late error replies and prints {"event":"done","sent":N,
+//     "errors":K,"elapsed_ms":...}; exits 0 (1 if the connection to its own server
+//     failed). --timeout (default 600) is a backstop for the whole run. The body and
+//     the id let the receiver (recv, which prints every message) and the error
+//     replies be matched to each chat.
+//
 // Exit codes: 0 ok (muc: after --stay), 1 usage/connection failure, 2 recv timeout,
 // 3 no expected error, 4 unexpected error reply, 5 unexpected non-error reply, 6 ping error.
 
@@ -81,7 +97,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const flags = new Set(["expect-error"]);
+  const flags = new Set(["expect-error", "no-sm"]);
   const opts = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -117,14 +133,15 @@ function errorInfo(stanza) {
 }
 
 const [command, ...rest] = process.argv.slice(2);
-if (!["recv", "send", "ping", "muc"].includes(command)) {
-  usage("usage: client.mjs recv|send|ping|muc --service URI --domain D --user U --pass P ...");
+if (!["recv", "send", "ping", "muc", "burst"].includes(command)) {
+  usage("usage: client.mjs recv|send|ping|muc|burst --service URI --domain D --user U --pass P ...");
 }
 const opts = parseArgs(rest);
 for (const required of ["service", "domain", "user", "pass"]) {
   if (!opts[required]) usage(`--${required} is required`);
 }
-const timeoutMs = command === "muc" ? Number(opts.stay ?? 10) * 1000 : Number(opts.timeout ?? 20) * 1000;
+const timeoutMs = command === "muc" ? Number(opts.stay ?? 10) * 1000
+  : Number(opts.timeout ?? (command === "burst" ? 600 : 20)) * 1000;
 const count = Number(opts.count ?? 1);
 const started = Date.now();
 
@@ -137,6 +154,17 @@ const xmpp = client({
 });
 // Never reconnect: a test wants to see failures.
 xmpp.reconnect.stop();
+// --no-sm: no XEP-0198 on this client's own stream (its <sm/> features are
+// hidden from @xmpp/client), so that a server's stream management is seen on
+// s2s only. (@xmpp/client's 'h' can count stanzas from before <enable/>, e.g.
+// offline messages; Prosody 0.12 then tears the session down.)
+if (opts["no-sm"]) {
+  xmpp.prependListener("element", (el) => {
+    if (el.is("features", "http://etherx.jabber.org/streams")) {
+      el.children = el.children.filter((c) => typeof c === "string" || c.name !== "sm");
+    }
+  });
+}
 
 let finished = false;
 async function finish(code, event) {
@@ -257,7 +285,7 @@ xmpp.on("stanza", (stanza) => {
   if (!stanza.is("message")) return;
   const type = stanza.attrs.type ?? "normal";
   if (type === "error") {
-    const info = { event: "error-reply", from: stanza.attrs.from ?? null, ...errorInfo(stanza), elapsed_ms: Date.now() - sentAt };
+    const info = { event: "error-reply", from: stanza.attrs.from ?? null, id: stanza.attrs.id ?? null, ...errorInfo(stanza), elapsed_ms: Date.now() - sentAt };
     if (command === "send" && opts["expect-error"]) {
       finish(0, info);
     } else {
@@ -272,7 +300,7 @@ xmpp.on("stanza", (stanza) => {
     out({ event: "groupchat", from: stanza.attrs.from ?? null, body });
     return;
   }
-  out({ event: "message", from: stanza.attrs.from ?? null, type, body });
+  out({ event: "message", from: stanza.attrs.from ?? null, id: stanza.attrs.id ?? null, type, body });
   if (command === "recv") {
     received++;
     if (received >= count) finish(0, { event: "done", received, elapsed_ms: Date.now() - started });
@@ -310,6 +338,10 @@ xmpp.on("online", async (address) => {
       }
       return;
     }
+    if (command === "burst") {
+      await burst();
+      return;
+    }
     // send
     if (!opts.body) usage("--body is required");
     const type = opts.type ?? "chat";
@@ -330,6 +362,29 @@ xmpp.on("online", async (address) => {
     finish(1, { event: "client-error", message: String(err?.message ?? err) });
   }
 });
+
+// burst: N chats at a steady rate, each with its own id and body (see the header).
+async function burst() {
+  const rate = Number(opts.rate ?? 100);
+  const tag = String(opts.tag ?? `burst${process.pid}`);
+  const settleMs = Number(opts.settle ?? 10) * 1000;
+  if (!(count >= 1) || !(rate > 0)) usage("burst: --count >= 1 and --rate > 0 are required");
+  const t0 = Date.now();
+  sentAt = t0;
+  out({ event: "start", tag, count, rate, t0 });
+  for (let i = 1; i <= count; i++) {
+    const due = t0 + ((i - 1) * 1000) / rate;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const id = `${tag}-${i}`;
+    await xmpp.send(xml("message", { to, type: "chat", id }, xml("body", {}, `${tag} ${i}`)));
+    out({ event: "sent", id, ms: Date.now() - t0 });
+  }
+  // Round trip to the own server: every chat has been handed to it.
+  await xmpp.iqCaller.request(xml("iq", { type: "get" }, xml("ping", { xmlns: "urn:xmpp:ping" })), timeoutMs);
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  finish(0, { event: "done", sent: count, errors: errorReplies.length, elapsed_ms: Date.now() - t0 });
+}
 
 xmpp.start().catch((err) => {
   finish(1, { event: "connect-error", message: String(err?.message ?? err), condition: err?.condition ?? null });

@@ -1104,3 +1104,146 @@ ejabberd_stop() {
   rm -f "$dir/fg.pid" "$dir/beam.pid"
   ((i < 200))
 }
+
+# ---------------------------------------------------------------- faults
+# Added for bench/faults.sh (issue 11, "Faults"): a server killed with a
+# signal, a node's link taken down and brought back.
+#
+#   prosody_kill NAME [SIGNAL]    SIGNAL (default KILL) to the server's process; waits for it to exit
+#   node_link_down NODE / node_link_up NODE   eth0 down / up again with its addresses and routes
+
+# prosody_kill NAME [SIGNAL] — sends SIGNAL (KILL, TERM, ...) to the server
+# (the process prosody_start started: Prosody itself), waits up to 20 s for it
+# to exit (SIGKILL after that) and forgets the pid, so prosody_start can start
+# it again. prosody_start must have run in this shell (the server is its child).
+prosody_kill() {
+  local name=$1 sig=${2:-KILL} dir pid i
+  dir=$(v6m__srv "$name")
+  [[ -f $dir/pid ]] || return 0
+  pid=$(cat "$dir/pid")
+  # (stderr off: bash would report the killed job as "Killed ( cd ... )")
+  {
+    kill -s "$sig" "$pid"
+    for ((i = 0; i < 200; i++)); do
+      kill -0 "$pid" || break
+      sleep 0.1
+    done
+    ((i < 200)) || kill -KILL "$pid"
+    wait "$pid"
+  } 2>/dev/null
+  rm -f "$dir/pid"
+  return 0
+}
+
+# node_link_down NODE — `ip link set eth0 down` inside NODE. The node keeps
+# its addresses (keep_addr_on_down, set here first; by default Linux drops a
+# downed interface's IPv6 addresses), but the kernel drops the routes over
+# eth0: node_link_up puts them back.
+node_link_down() {
+  local ns
+  ns=$(v6m__ns "$1")
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.eth0.keep_addr_on_down=1
+  ip -n "$ns" link set eth0 down
+}
+
+# node_link_up NODE — eth0 up again, with the routes node_add and
+# node_addr_add made: the hub, the default route, a host route to every
+# other address on the mesh.
+node_link_up() {
+  local node=$1 ns other_name other_ip i
+  ns=$(v6m__ns "$node")
+  ip -n "$ns" link set eth0 up
+  for ((i = 0; i < 50; i++)); do
+    ip -n "$ns" link show eth0 | grep -q 'state UP' && break
+    sleep 0.1
+  done
+  ip -n "$ns" -6 route replace "$V6M_HUB_IP/128" dev eth0
+  ip -n "$ns" -6 route replace default via "$V6M_HUB_IP" dev eth0
+  while read -r other_name other_ip; do
+    [[ -n $other_name && $other_name != "$node" ]] || continue
+    ip -n "$ns" -6 route replace "$other_ip/128" dev eth0
+  done <"$V6M_TMP/state/addrs"
+}
+
+# ---------------------------------------------------------------- many servers at once
+# Added for bench/scale.sh: start and stop many servers concurrently. Each
+# Prosody is a child of this shell, as prosody_start makes it (so bash reaps
+# it when it exits; one started from a background subshell is left to PID 1,
+# which may leave a zombie that prosody_stop waits 10 s for).
+#
+#   prosody_start_many NAME...   starts them all, then waits (V6M_START_TIMEOUT)
+#                                until each has its admin socket and port 5269;
+#                                returns how many did not (their log tails to stderr)
+#   prosody_stop_many NAME...    SIGTERM to all at once, waits up to 20 s, KILL after
+
+prosody_start_many() {
+  local name dir version bin ns i bad=0 pending pid
+  local -A ready=()
+  for name in "$@"; do
+    dir=$(v6m__srv "$name")
+    version=$(v6m__srv_get "$name" version)
+    bin=$(v6m__bin "$version" prosody)
+    ns=$(v6m__ns "$(v6m__srv_get "$name" node)")
+    if prosody_running "$name"; then
+      v6m_log "prosody $name is already running"
+      ready[$name]=1
+      continue
+    fi
+    rm -f "$dir/data/prosody.sock"
+    (cd "$dir" && exec ip netns exec "$ns" setpriv --reuid=prosody --regid=prosody --init-groups \
+      env -i HOME="$dir" PATH="$V6M_PATH" LANG=C.UTF-8 "$bin" --config "$dir/prosody.cfg.lua" -F \
+      >>"$dir/stdout.log" 2>&1) &
+    echo "$!" >"$dir/pid"
+  done
+  for ((i = 0; i < V6M_START_TIMEOUT * 10; i++)); do
+    pending=0
+    for name in "$@"; do
+      [[ -n ${ready[$name]:-} ]] && continue
+      dir=$(v6m__srv "$name")
+      pid=$(cat "$dir/pid" 2>/dev/null)
+      if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then
+        v6m__start_failed "$name" "exited during startup"
+        rm -f "$dir/pid"
+        ready[$name]=failed
+        bad=$((bad + 1))
+        continue
+      fi
+      if [[ -S $dir/data/prosody.sock ]] &&
+        [[ -n $(ip netns exec "$(v6m__ns "$(v6m__srv_get "$name" node)")" ss -Hltn 'sport = :5269' 2>/dev/null) ]]; then
+        ready[$name]=1
+      else
+        pending=1
+      fi
+    done
+    ((pending)) || return "$bad"
+    sleep 0.1
+  done
+  for name in "$@"; do
+    if [[ -z ${ready[$name]:-} ]]; then
+      v6m__start_failed "$name" "not ready after ${V6M_START_TIMEOUT}s"
+      bad=$((bad + 1))
+    fi
+  done
+  return "$bad"
+}
+
+prosody_stop_many() {
+  local name dir pid i left
+  local -a pids=()
+  for name in "$@"; do
+    dir=$(v6m__srv "$name")
+    [[ -f $dir/pid ]] || continue
+    pid=$(cat "$dir/pid")
+    rm -f "$dir/pid"
+    kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  for ((i = 0; i < 200; i++)); do
+    left=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    ((left)) || break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  return 0
+}
