@@ -88,6 +88,7 @@ built="0.12-lua5.1 0.12-luajit trunk"
 scenarios_on_built="federation impersonation ranges ties whole-server reload"
 # Longest first, so that the last suites to start are short ones.
 suite unit bash scripts/test-unit.sh
+suite "names fuzz (50,000 names on lua5.1, lua5.4, luajit)" bash scripts/test-names-fuzz.sh
 for f in $integration/suites/*.sh; do
   [[ -e $f ]] || continue
   name=$(basename "$f" .sh)
@@ -112,6 +113,8 @@ for version in 13 0.12; do
   suite "dns resolver (in Prosody $version)" bash $integration/dns-resolver.sh --target prosody --prosody "$version"
 done
 suite "resolver peers" bash $integration/resolver-peers.sh
+# Faults (issue 11): B killed / restarted mid-burst; every chat delivered or bounced.
+suite "faults (short)" bash bench/faults.sh --short
 for version in 13 0.12 $built; do
   suite "shell ($version)" bash $integration/shell.sh "$version"
 done
