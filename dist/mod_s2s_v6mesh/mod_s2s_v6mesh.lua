@@ -742,10 +742,28 @@ module.add_host = function(hostModule)
     settingsByHost[hostModule.host] = readSettings(hostModule)
     newEpoch()
 end
---- One DNS message (UDP datagram or TCP frame) from `ip`: the reply, or undefined.
+--- Source address -> may it ask: parsing the address costs more than the answer.
+local dnsAllowedCache = {}
+local dnsAllowedCached = 0
+local function dnsAllowed(ip)
+    if ip == nil then
+        return false
+    end
+    local verdict = dnsAllowedCache[ip]
+    if verdict == nil then
+        verdict = dns.allowed(dnsSettings.allow, ip)
+        if dnsAllowedCached >= 1024 then
+            dnsAllowedCache = {}
+            dnsAllowedCached = 0
+        end
+        dnsAllowedCache[ip] = verdict
+        dnsAllowedCached = dnsAllowedCached + 1
+    end
+    return verdict
+end
 local function answerDns(message, ip)
     local ok, reply = pcall(
-        dns.allowed(dnsSettings.allow, ip) and dns.respond or dns.refuse,
+        dnsAllowed(ip) and dns.respond or dns.refuse,
         message,
         dnsSettings.ttl
     )
@@ -884,10 +902,10 @@ local function listenDns(address, port)
                 local now = os.time()
                 for conn, heard in pairs(lastHeard) do
                     do
-                        local __continue182
+                        local __continue186
                         repeat
                             if now - heard < DNS_TCP_IDLE then
-                                __continue182 = true
+                                __continue186 = true
                                 break
                             end
                             if buffers[conn] ~= nil then
@@ -901,9 +919,9 @@ local function listenDns(address, port)
                             else
                                 conn:close()
                             end
-                            __continue182 = true
+                            __continue186 = true
                         until true
-                        if not __continue182 then
+                        if not __continue186 then
                             break
                         end
                     end

@@ -41,14 +41,30 @@ function ____exports.parse_cidr(text)
         return nil, (("range '" .. text) .. "': ") .. err
     end
     local network = maskTo(packed, bits)
+    local wholeBytes = math.floor(bits / 8)
+    local partBits = bits % 8
+    local unit = 2 ^ (8 - partBits)
     return {
         text = (tostring(format_ip(network)) .. "/") .. tostring(bits),
         network = network,
-        bits = bits
+        bits = bits,
+        whole = string.sub(network, 1, wholeBytes),
+        part = partBits > 0 and string.byte(network, wholeBytes + 1) or nil,
+        unit = unit
     }, nil
 end
+--- Is the (packed) address inside the range? No new strings but one prefix.
 function ____exports.contains(cidr, packed)
-    return maskTo(packed, cidr.bits) == cidr.network
+    local whole = cidr.whole
+    if whole ~= "" and string.sub(packed, 1, #whole) ~= whole then
+        return false
+    end
+    local part = cidr.part
+    if part == nil then
+        return true
+    end
+    local unit = cidr.unit
+    return math.floor(string.byte(packed, #whole + 1) / unit) * unit == part
 end
 --- cidr lies entirely inside block.
 local function within(cidr, block)

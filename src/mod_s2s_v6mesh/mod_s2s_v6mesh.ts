@@ -646,8 +646,27 @@ module.add_host = (hostModule: ProsodyModule) => {
 /* The .v6.alt resolver, on Prosody's event loop                            */
 
 /** One DNS message (UDP datagram or TCP frame) from `ip`: the reply, or undefined. */
+/** Source address -> may it ask: parsing the address costs more than the answer. */
+let dnsAllowedCache = new LuaTable<string, boolean>();
+let dnsAllowedCached = 0;
+
+function dnsAllowed(ip: string | undefined): boolean {
+    if (ip === undefined) return false;
+    let verdict = dnsAllowedCache.get(ip);
+    if (verdict === undefined) {
+        verdict = dns.allowed(dnsSettings.allow, ip);
+        if (dnsAllowedCached >= 1024) {
+            dnsAllowedCache = new LuaTable();
+            dnsAllowedCached = 0;
+        }
+        dnsAllowedCache.set(ip, verdict);
+        dnsAllowedCached += 1;
+    }
+    return verdict;
+}
+
 function answerDns(message: string, ip: string | undefined): string | undefined {
-    const [ok, reply] = pcall(dns.allowed(dnsSettings.allow, ip) ? dns.respond : dns.refuse, message, dnsSettings.ttl);
+    const [ok, reply] = pcall(dnsAllowed(ip) ? dns.respond : dns.refuse, message, dnsSettings.ttl);
     if (ok) return reply as string | undefined;
     module.log("error", "DNS query from [%s] not answered: %s", tostring(ip), tostring(reply));
     return undefined;

@@ -11,6 +11,10 @@ export interface Cidr {
     /** Network address, 16 packed bytes with the host bits cleared. */
     network: string;
     bits: number;
+    /** For contains(): the network's whole bytes, and the byte after them masked to its prefix bits (with the unit that masks it), if any. */
+    whole: string;
+    part: number | undefined;
+    unit: number;
 }
 
 export interface RangeSettings {
@@ -74,11 +78,30 @@ export function parse_cidr(text: string): CidrResult {
     const [packed, err] = parse_ip(address);
     if (packed === undefined) return $multi(undefined, `range '${text}': ${err}`);
     const network = maskTo(packed, bits);
-    return $multi({ text: `${format_ip(network)}/${bits}`, network, bits }, undefined);
+    const wholeBytes = Math.floor(bits / 8);
+    const partBits = bits % 8;
+    const unit = 2 ** (8 - partBits);
+    return $multi(
+        {
+            text: `${format_ip(network)}/${bits}`,
+            network,
+            bits,
+            whole: string.sub(network, 1, wholeBytes),
+            part: partBits > 0 ? string.byte(network, wholeBytes + 1) : undefined,
+            unit,
+        },
+        undefined
+    );
 }
 
+/** Is the (packed) address inside the range? No new strings but one prefix. */
 export function contains(cidr: Cidr, packed: string): boolean {
-    return maskTo(packed, cidr.bits) === cidr.network;
+    const whole = cidr.whole;
+    if (whole !== "" && string.sub(packed, 1, whole.length) !== whole) return false;
+    const part = cidr.part;
+    if (part === undefined) return true;
+    const unit = cidr.unit;
+    return Math.floor(string.byte(packed, whole.length + 1) / unit) * unit === part;
 }
 
 /** cidr lies entirely inside block. */
