@@ -35,25 +35,9 @@
 //     error reply is parsed). Exit 0; 2 on timeout; 5 on a non-error reply.
 
 import { client, xml } from "@xmpp/client";
-import ConnectionTCP from "@xmpp/connection-tcp";
+import "../test/integration/xmpp-test-setup.mjs";
 import { once } from "node:events";
 import { performance } from "node:perf_hooks";
-
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = (warning, ...rest) => {
-  if (String(warning).includes("NODE_TLS_REJECT_UNAUTHORIZED")) return;
-  emitWarning(warning, ...rest);
-};
-// "[fd00::1]" -> "fd00::1" for net.connect (see test/integration/client.mjs).
-const socketParameters = ConnectionTCP.prototype.socketParameters;
-ConnectionTCP.prototype.socketParameters = function (service) {
-  const params = socketParameters.call(this, service);
-  if (params && typeof params.host === "string" && params.host.startsWith("[")) {
-    params.host = params.host.slice(1, -1);
-  }
-  return params;
-};
 
 const now = () => performance.timeOrigin + performance.now();
 // CPU time this process used so far (user + system), in ms.

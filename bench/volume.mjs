@@ -23,25 +23,10 @@
 //     {"event":"latency-done","sent","received","error_replies"}.
 
 import { client, xml } from "@xmpp/client";
-import ConnectionTCP from "@xmpp/connection-tcp";
+import "../test/integration/xmpp-test-setup.mjs";
 import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = (warning, ...rest) => {
-  if (String(warning).includes("NODE_TLS_REJECT_UNAUTHORIZED")) return;
-  emitWarning(warning, ...rest);
-};
-const socketParameters = ConnectionTCP.prototype.socketParameters;
-ConnectionTCP.prototype.socketParameters = function (service) {
-  const params = socketParameters.call(this, service);
-  if (params && typeof params.host === "string" && params.host.startsWith("[")) {
-    params.host = params.host.slice(1, -1);
-  }
-  return params;
-};
 
 const now = () => performance.timeOrigin + performance.now();
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");

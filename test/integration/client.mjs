@@ -61,26 +61,7 @@
 // 3 no expected error, 4 unexpected error reply, 5 unexpected non-error reply, 6 ping error.
 
 import { client, xml } from "@xmpp/client";
-import ConnectionTCP from "@xmpp/connection-tcp";
-
-// The test servers use self-signed certificates; STARTTLS must still succeed.
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = (warning, ...rest) => {
-  if (String(warning).includes("NODE_TLS_REJECT_UNAUTHORIZED")) return;
-  emitWarning(warning, ...rest);
-};
-
-// @xmpp/connection-tcp hands "[fd00::1]" (with brackets) to net.connect, which
-// would then try a DNS lookup of that string. Strip the brackets.
-const socketParameters = ConnectionTCP.prototype.socketParameters;
-ConnectionTCP.prototype.socketParameters = function (service) {
-  const params = socketParameters.call(this, service);
-  if (params && typeof params.host === "string" && params.host.startsWith("[")) {
-    params.host = params.host.slice(1, -1);
-  }
-  return params;
-};
+import "./xmpp-test-setup.mjs";
 
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_MUC = "http://jabber.org/protocol/muc";

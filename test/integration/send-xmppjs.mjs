@@ -12,30 +12,7 @@
 // exits 0 once the message was sent and the server answered a ping after
 // it, 1 otherwise.
 import { client, xml } from "@xmpp/client";
-import ConnectionTCP from "@xmpp/connection-tcp";
-
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = (warning, ...rest) => {
-  if (String(warning).includes("NODE_TLS_REJECT_UNAUTHORIZED")) return;
-  emitWarning(warning, ...rest);
-};
-
-// @xmpp/client 0.14 turns the resolved IPv6 address into "xmpp://[addr]:5222"
-// and hands "[addr]" with its brackets to net.connect, which then looks the
-// bracketed string up as a host name and fails: every IPv6-only server is
-// unreachable. Unless V6M_XMPPJS_NO_FIX=1, strip the brackets (the same fix
-// as client.mjs).
-if (process.env.V6M_XMPPJS_NO_FIX !== "1") {
-  const socketParameters = ConnectionTCP.prototype.socketParameters;
-  ConnectionTCP.prototype.socketParameters = function (service) {
-    const params = socketParameters.call(this, service);
-    if (params && typeof params.host === "string" && params.host.startsWith("[")) {
-      params.host = params.host.slice(1, -1);
-    }
-    return params;
-  };
-}
+import "./xmpp-test-setup.mjs";
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 const [jidText, password, to, body, timeoutText] = process.argv.slice(2);
