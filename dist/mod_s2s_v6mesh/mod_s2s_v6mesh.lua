@@ -778,10 +778,9 @@ local function answerDns(message, ip)
     )
     return nil
 end
---- TCP clients at once (per listening address), seconds a silent one is kept, reply bytes it may leave unread: as v6alt-dnsd.
+--- TCP clients at once (per listening address) and seconds a silent one is kept: as v6alt-dnsd.
 local DNS_TCP_LIMIT = 100
 local DNS_TCP_IDLE = 10
-local DNS_TCP_UNSENT = 16384
 --- Listen on one address, UDP and TCP; returns a function that closes both.
 local function listenDns(address, port)
     local closers = {}
@@ -830,8 +829,6 @@ local function listenDns(address, port)
     end
     local buffers = {}
     local lastHeard = {}
-    --- Reply bytes written since the connection last drained; over the limit, reading pauses.
-    local unsent = {}
     local open = 0
     local tcp, listenErr = netserver.listen(
         address,
@@ -862,20 +859,9 @@ local function listenDns(address, port)
                     buffer = string.sub(buffer, 3 + length)
                     if reply ~= nil then
                         conn:write(dns.tcp_frame(reply))
-                        local pending = (unsent[conn] or 0) + 2 + #reply
-                        unsent[conn] = pending
-                        if pending > DNS_TCP_UNSENT and conn.pause ~= nil then
-                            conn:pause()
-                        end
                     end
                 end
                 buffers[conn] = buffer
-            end,
-            ondrain = function(conn)
-                if (unsent[conn] or 0) > DNS_TCP_UNSENT and conn.resume ~= nil then
-                    conn:resume()
-                end
-                unsent[conn] = nil
             end,
             ondisconnect = function(conn)
                 if buffers[conn] ~= nil then
@@ -883,7 +869,6 @@ local function listenDns(address, port)
                 end
                 buffers[conn] = nil
                 lastHeard[conn] = nil
-                unsent[conn] = nil
             end
         }
     )
@@ -902,10 +887,10 @@ local function listenDns(address, port)
                 local now = os.time()
                 for conn, heard in pairs(lastHeard) do
                     do
-                        local __continue186
+                        local __continue183
                         repeat
                             if now - heard < DNS_TCP_IDLE then
-                                __continue186 = true
+                                __continue183 = true
                                 break
                             end
                             if buffers[conn] ~= nil then
@@ -913,15 +898,14 @@ local function listenDns(address, port)
                             end
                             buffers[conn] = nil
                             lastHeard[conn] = nil
-                            unsent[conn] = nil
                             if conn.destroy ~= nil then
                                 conn:destroy()
                             else
                                 conn:close()
                             end
-                            __continue186 = true
+                            __continue183 = true
                         until true
-                        if not __continue186 then
+                        if not __continue183 then
                             break
                         end
                     end

@@ -672,10 +672,9 @@ function answerDns(message: string, ip: string | undefined): string | undefined 
     return undefined;
 }
 
-/** TCP clients at once (per listening address), seconds a silent one is kept, reply bytes it may leave unread: as v6alt-dnsd. */
+/** TCP clients at once (per listening address) and seconds a silent one is kept: as v6alt-dnsd. */
 const DNS_TCP_LIMIT = 100;
 const DNS_TCP_IDLE = 10;
-const DNS_TCP_UNSENT = 16384;
 
 /** Listen on one address, UDP and TCP; returns a function that closes both. */
 function listenDns(address: string, port: number): (this: void) => void {
@@ -705,8 +704,6 @@ function listenDns(address: string, port: number): (this: void) => void {
     }
     const buffers = new LuaTable<NetConnection, string>();
     const lastHeard = new LuaTable<NetConnection, number>();
-    /** Reply bytes written since the connection last drained; over the limit, reading pauses. */
-    const unsent = new LuaTable<NetConnection, number>();
     let open = 0;
     const [tcp, listenErr] = netserver.listen(address, port, {
         onconnect(conn) {
@@ -729,25 +726,14 @@ function listenDns(address: string, port: number): (this: void) => void {
                 if (buffer.length < 2 + length) break;
                 const reply = answerDns(string.sub(buffer, 3, 2 + length), conn.ip());
                 buffer = string.sub(buffer, 3 + length);
-                if (reply !== undefined) {
-                    conn.write(dns.tcp_frame(reply));
-                    const pending = (unsent.get(conn) ?? 0) + 2 + reply.length;
-                    unsent.set(conn, pending);
-                    // A client that does not read its replies is not read from either.
-                    if (pending > DNS_TCP_UNSENT && conn.pause !== undefined) conn.pause();
-                }
+                if (reply !== undefined) conn.write(dns.tcp_frame(reply));
             }
             buffers.set(conn, buffer);
-        },
-        ondrain(conn) {
-            if ((unsent.get(conn) ?? 0) > DNS_TCP_UNSENT && conn.resume !== undefined) conn.resume();
-            unsent.delete(conn);
         },
         ondisconnect(conn) {
             if (buffers.get(conn) !== undefined) open -= 1;
             buffers.delete(conn);
             lastHeard.delete(conn);
-            unsent.delete(conn);
         },
     });
     if (tcp === undefined) {
@@ -762,7 +748,6 @@ function listenDns(address: string, port: number): (this: void) => void {
                 if (buffers.get(conn) !== undefined) open -= 1;
                 buffers.delete(conn);
                 lastHeard.delete(conn);
-                unsent.delete(conn);
                 if (conn.destroy !== undefined) conn.destroy();
                 else conn.close();
             }

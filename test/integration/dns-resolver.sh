@@ -517,7 +517,12 @@ fi
 
 say "stalled clients: closed by the idle timeout, the others served meanwhile"
 wait "$stall1" "$stall2" 2>/dev/null
-for mode in partial noread; do
+# The in-Prosody listener lets a client go after 10 s of silence (partial);
+# one that keeps sending but never reads (noread) is left to Prosody's own send
+# buffer limit: it never blocks the others (checked above).
+modes="partial noread"
+[[ $target == prosody ]] && modes=partial
+for mode in $modes; do
   got=$(grep -E '^(closed|still)' "$V6M_TMP/stall-$mode.out")
   if [[ $got =~ ^closed\ after\ ([0-9.]+) ]] && awk -v s="${BASH_REMATCH[1]}" 'BEGIN {exit !(s >= 8 && s <= 16)}'; then
     v6m_ok "tcp: a stalled client ($mode) is closed after about 10 s ($got)"

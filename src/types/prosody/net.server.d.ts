@@ -6,16 +6,11 @@ declare module "prosody.net.server" {
         close(this: Connection): void;
         /** server_epoll: close now, dropping unsent data (close() flushes first). */
         destroy?(this: Connection): void;
-        /** server_epoll: stop and start reading. */
-        pause?(this: Connection): void;
-        resume?(this: Connection): void;
     }
     export interface Listeners {
         onconnect?(this: void, conn: Connection): void;
         onincoming?(this: void, conn: Connection, data: string): void;
         ondisconnect?(this: void, conn: Connection, err?: string): void;
-        /** Everything written so far has been sent. */
-        ondrain?(this: void, conn: Connection): void;
     }
     export interface Watcher {
         close(this: Watcher): void;
