@@ -126,14 +126,7 @@ srv_domain() { # PAIR VERSION a|b
 if ((needs_dns)); then
   # A CA for the classic names, so Prosody verifies their certificates itself
   # (as scripts/bench.sh does for its classic pairs).
-  ca=$V6M_TMP/ca
-  mkdir -p "$ca"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
-    -subj "/CN=mod_s2s_v6mesh faults CA" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$ca/ca.key" -out "$ca/ca.crt" >/dev/null 2>&1 || v6m_die "CA"
-  chmod 755 "$ca"
-  chmod 644 "$ca/ca.crt"
+  v6m_make_ca faults
   command -v dnsmasq >/dev/null || v6m_die "missing tool: dnsmasq (run scripts/install-deps.sh)"
   dns_args=()
   for v in $versions; do

@@ -86,18 +86,7 @@ raw "$(printf '{"kind":"machine","git_head":"%s","nproc":%d,"cpu":"%s","mem_tota
 
 # ------------------------------------------------------------------ rock (from dist/, as scripts/bench.sh does)
 step "building the rock from dist/ (in the temp dir)"
-rocksrc=$V6M_TMP/rocksrc
-mkdir -p "$rocksrc/dist"
-cp -r dist/mod_s2s_v6mesh "$rocksrc/dist/"
-cp -r bin contrib "$rocksrc/"
-version=$(node -p 'require("./package.json").version')
-sed -e "s|@VERSION@|$version|" -e "s|@SOURCE@|$rocksrc|" rockspecs/mod_s2s_v6mesh-scm-1.rockspec.in \
-  >"$rocksrc/mod_s2s_v6mesh-$version-1.rockspec"
-(cd "$rocksrc" && luarocks --lua-version=5.4 make --tree="$V6M_TMP/rocktree" --pack-binary-rock \
-  "mod_s2s_v6mesh-$version-1.rockspec") >"$V6M_TMP/rock.log" 2>&1 || v6m_die "rock build: $(tail -n 5 "$V6M_TMP/rock.log")"
-rock=$rocksrc/mod_s2s_v6mesh-$version-1.all.rock
-[[ -f $rock ]] || v6m_die "no rock built"
-chmod -R a+rX "$rocksrc"
+v6m_build_rock
 
 # The probe module, readable by the prosody user.
 probe=$V6M_TMP/probe
@@ -152,14 +141,7 @@ done
 
 # ------------------------------------------------------------------ certificates, servers
 step "CA and $((2 * MAXN)) server configurations (v1..v$MAXN with the module, c1..c$MAXN without)"
-ca=$V6M_TMP/ca
-mkdir -p "$ca"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
-  -subj "/CN=mod_s2s_v6mesh scale CA" -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -keyout "$ca/ca.key" -out "$ca/ca.crt" >/dev/null 2>&1 || v6m_die "CA"
-chmod 755 "$ca"
-chmod 644 "$ca/ca.crt"
+v6m_make_ca scale
 
 declare -A S_DOM S_IP
 # internal_plain account files, written before the server ever starts.

@@ -173,18 +173,7 @@ fi
 
 # ------------------------------------------------------------------ 2. the servers
 step "building the rock from dist/ (in the temp dir)"
-rocksrc=$V6M_TMP/rocksrc
-mkdir -p "$rocksrc/dist"
-cp -r dist/mod_s2s_v6mesh "$rocksrc/dist/"
-cp -r bin contrib "$rocksrc/" 2>/dev/null
-version=$(node -p 'require("./package.json").version')
-sed -e "s|@VERSION@|$version|" -e "s|@SOURCE@|$rocksrc|" rockspecs/mod_s2s_v6mesh-scm-1.rockspec.in \
-  >"$rocksrc/mod_s2s_v6mesh-$version-1.rockspec"
-(cd "$rocksrc" && luarocks --lua-version=5.4 make --tree="$V6M_TMP/rocktree" --pack-binary-rock \
-  "mod_s2s_v6mesh-$version-1.rockspec") >"$V6M_TMP/rock.log" 2>&1 || v6m_die "rock build: $(tail -n 5 "$V6M_TMP/rock.log")"
-rock=$rocksrc/mod_s2s_v6mesh-$version-1.all.rock
-[[ -f $rock ]] || v6m_die "no rock built"
-chmod -R a+rX "$rocksrc"
+v6m_build_rock
 
 step "mesh and two Prosody 13 servers"
 mesh_create

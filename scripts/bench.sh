@@ -95,18 +95,7 @@ fi
 
 # ------------------------------------------------------------------ the mesh
 step "building the rock from dist/ (in the temp dir)"
-rocksrc=$V6M_TMP/rocksrc
-mkdir -p "$rocksrc/dist" "$V6M_TMP/rock"
-cp -r dist/mod_s2s_v6mesh "$rocksrc/dist/"
-cp -r bin contrib "$rocksrc/" # the rockspec installs bin/v6alt-dnsd and contrib/ (SPEC §6)
-version=$(node -p 'require("./package.json").version')
-sed -e "s|@VERSION@|$version|" -e "s|@SOURCE@|$rocksrc|" rockspecs/mod_s2s_v6mesh-scm-1.rockspec.in \
-  >"$rocksrc/mod_s2s_v6mesh-$version-1.rockspec"
-(cd "$rocksrc" && luarocks --lua-version=5.4 make --tree="$V6M_TMP/rocktree" --pack-binary-rock \
-  "mod_s2s_v6mesh-$version-1.rockspec") >"$V6M_TMP/rock.log" 2>&1 || v6m_die "rock build: $(tail -n 5 "$V6M_TMP/rock.log")"
-rock=$rocksrc/mod_s2s_v6mesh-$version-1.all.rock
-[[ -f $rock ]] || v6m_die "no rock built"
-chmod -R a+rX "$rocksrc"
+v6m_build_rock
 
 step "mesh, DNS server, certificates"
 mesh_create
@@ -118,14 +107,7 @@ add_server() { S_IP[$1]=$2; S_DOM[$1]=$3; S_MOD[$1]=$4; }
 
 if [[ $ONLY != dns ]]; then # ---- the six servers (not with BENCH_ONLY=dns; the DNS section has its own)
 # A CA for the classic names, so Prosody verifies their certificates itself.
-ca=$V6M_TMP/ca
-mkdir -p "$ca"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
-  -subj "/CN=mod_s2s_v6mesh bench CA" -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -keyout "$ca/ca.key" -out "$ca/ca.crt" >/dev/null 2>&1 || v6m_die "CA"
-chmod 755 "$ca"
-chmod 644 "$ca/ca.crt"
+v6m_make_ca bench
 
 add_server va "$P::a" "$(v6alt_name "$P::a")" 1
 add_server vb "$P::b" "$(v6alt_name "$P::b")" 1

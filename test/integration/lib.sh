@@ -31,6 +31,7 @@
 #   v6m_find_rock / v6m_find_rocks_server   build/rocks (or $V6M_ROCK / $V6M_ROCKS_SERVER)
 #   v6m_use_rock                  sets $rock to a private copy of the rock (exits if none)
 #   v6m_ok / v6m_not_ok / v6m_check / v6m_check_eq    results (see README.md)
+#   v6m_build_rock / v6m_make_ca NAME   benchmarks: a private rock from dist/ ($rock), a CA ($ca)
 #   say / note / ere / json_get / log_lines / log_since / no_lua_errors / check_dns_zero
 #                                 small helpers the suites share
 #
@@ -775,6 +776,40 @@ chat_check() {
   ((rc == 2)) && got="nothing received in ${timeout}s"
   v6m_not_ok "$desc" "$got; sender: ${why:-no error reply}"
   return 1
+}
+
+# ---------------------------------------------------------------- benchmark helpers
+
+# v6m_build_rock — a private rock built from dist/ in this run's temp dir, so
+# a benchmark is independent of build/rocks and of an `npm run rock` that runs
+# meanwhile; sets $rock. Dies when luarocks fails.
+v6m_build_rock() {
+  local src=$V6M_TMP/rocksrc version
+  mkdir -p "$src/dist"
+  cp -r "$V6M_REPO/dist/mod_s2s_v6mesh" "$src/dist/"
+  cp -r "$V6M_REPO/bin" "$V6M_REPO/contrib" "$src/" # the rockspec installs bin/v6alt-dnsd and contrib/ (SPEC 6)
+  version=$(cd "$V6M_REPO" && node -p 'require("./package.json").version')
+  sed -e "s|@VERSION@|$version|" -e "s|@SOURCE@|$src|" "$V6M_REPO/rockspecs/mod_s2s_v6mesh-scm-1.rockspec.in" \
+    >"$src/mod_s2s_v6mesh-$version-1.rockspec"
+  (cd "$src" && luarocks --lua-version=5.4 make --tree="$V6M_TMP/rocktree" --pack-binary-rock \
+    "mod_s2s_v6mesh-$version-1.rockspec") >"$V6M_TMP/rock.log" 2>&1 || v6m_die "rock build: $(tail -n 5 "$V6M_TMP/rock.log")"
+  rock=$src/mod_s2s_v6mesh-$version-1.all.rock
+  [[ -f $rock ]] || v6m_die "no rock built"
+  chmod -R a+rX "$src"
+}
+
+# v6m_make_ca NAME — a CA (CN "mod_s2s_v6mesh NAME CA") in $V6M_TMP/ca, so that
+# Prosody verifies the certificates of classic names itself; sets $ca
+# (ca.crt readable by prosody, ca.key).
+v6m_make_ca() {
+  ca=$V6M_TMP/ca
+  mkdir -p "$ca"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=mod_s2s_v6mesh $1 CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$ca/ca.key" -out "$ca/ca.crt" >/dev/null 2>&1 || v6m_die "CA"
+  chmod 755 "$ca"
+  chmod 644 "$ca/ca.crt"
 }
 
 # ---------------------------------------------------------------- suite helpers
