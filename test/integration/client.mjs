@@ -41,6 +41,18 @@
 //     "message". Runs --stay seconds from its start (default 10; --timeout is
 //     ignored), then prints {"event":"done"} and exits 0 (1 on a connection failure).
 //
+//   node client.mjs spray --service ... --domain D --user U --pass P --to-file FILE
+//        [--settle S] [--timeout S]
+//     Sends initial presence, then one chat per line of FILE ("ID JID [wait]"):
+//     id ID, body "spray ID", to JID (sent as given: no JID parsing on this
+//     side), printing {"event":"sent","id":...,"to":...} for each. Prints every
+//     error stanza ("error-reply", with its id) and every message with a body
+//     ("message", with its id: a chat this client sent to itself comes back so).
+//     Once every line marked "wait" has had its answer (an error or a message
+//     with its id), waits --settle seconds more (default 2) for late replies and
+//     prints {"event":"done","sent":N,"answered":K,"missing":[IDs]} (exit 0);
+//     at --timeout (default 20) the same with exit 2 if some "wait" id is missing.
+//
 //   node client.mjs burst --service ... --domain D --user U --pass P --to JID --count N --rate R
 //        [--tag T] [--settle S] [--timeout S]
 //     (Any command takes --no-sm: do not enable XEP-0198 stream management on
@@ -114,8 +126,8 @@ function errorInfo(stanza) {
 }
 
 const [command, ...rest] = process.argv.slice(2);
-if (!["recv", "send", "ping", "muc", "burst"].includes(command)) {
-  usage("usage: client.mjs recv|send|ping|muc|burst --service URI --domain D --user U --pass P ...");
+if (!["recv", "send", "ping", "muc", "burst", "spray"].includes(command)) {
+  usage("usage: client.mjs recv|send|ping|muc|burst|spray --service URI --domain D --user U --pass P ...");
 }
 const opts = parseArgs(rest);
 for (const required of ["service", "domain", "user", "pass"]) {
@@ -169,6 +181,8 @@ const timer = setTimeout(() => {
     finish(2, { event: "timeout", command, received, expected: count, elapsed_ms: Date.now() - started });
   } else if (command === "send" && opts["expect-error"]) {
     finish(3, { event: "timeout", command, reason: "no error reply", elapsed_ms: Date.now() - sentAt });
+  } else if (command === "spray") {
+    sprayDone(true);
   } else {
     finish(1, { event: "timeout", command, elapsed_ms: Date.now() - started });
   }
@@ -267,7 +281,10 @@ xmpp.on("stanza", (stanza) => {
   const type = stanza.attrs.type ?? "normal";
   if (type === "error") {
     const info = { event: "error-reply", from: stanza.attrs.from ?? null, id: stanza.attrs.id ?? null, ...errorInfo(stanza), elapsed_ms: Date.now() - sentAt };
-    if (command === "send" && opts["expect-error"]) {
+    if (command === "spray") {
+      out(info);
+      sprayAnswered(stanza.attrs.id);
+    } else if (command === "send" && opts["expect-error"]) {
       finish(0, info);
     } else {
       errorReplies.push(info);
@@ -282,6 +299,7 @@ xmpp.on("stanza", (stanza) => {
     return;
   }
   out({ event: "message", from: stanza.attrs.from ?? null, id: stanza.attrs.id ?? null, type, body });
+  if (command === "spray") sprayAnswered(stanza.attrs.id);
   if (command === "recv") {
     received++;
     if (received >= count) finish(0, { event: "done", received, elapsed_ms: Date.now() - started });
@@ -305,6 +323,10 @@ xmpp.on("online", async (address) => {
       await xmpp.send(xml("presence", { to: opts.room },
         xml("x", { xmlns: NS_MUC }, xml("history", { maxstanzas: String(Number(opts.history ?? 0)) }))));
       out({ event: "presence-sent", to: opts.room });
+      return;
+    }
+    if (command === "spray") {
+      await spray();
       return;
     }
     if (!to) usage("--to is required");
@@ -343,6 +365,48 @@ xmpp.on("online", async (address) => {
     finish(1, { event: "client-error", message: String(err?.message ?? err) });
   }
 });
+
+// spray: one chat to each JID of a file, every answer printed with its id (see the header).
+const sprayWaiting = new Set();
+const sprayAnsweredIds = new Set();
+let spraySent = 0;
+let sprayAllSent = false;
+let spraySettling = false;
+function sprayAnswered(id) {
+  if (id === undefined || id === null) return;
+  sprayAnsweredIds.add(id);
+  sprayWaiting.delete(id);
+  sprayMaybeSettle();
+}
+function sprayMaybeSettle() {
+  if (!sprayAllSent || spraySettling || sprayWaiting.size > 0) return;
+  spraySettling = true;
+  setTimeout(() => sprayDone(false), Number(opts.settle ?? 2) * 1000);
+}
+function sprayDone(timedOut) {
+  const missing = [...sprayWaiting];
+  finish(timedOut && missing.length > 0 ? 2 : 0, {
+    event: "done", sent: spraySent, answered: sprayAnsweredIds.size, missing, timed_out: timedOut,
+    elapsed_ms: Date.now() - sentAt,
+  });
+}
+async function spray() {
+  if (!opts["to-file"]) usage("spray: --to-file FILE is required");
+  const { readFileSync } = await import("node:fs");
+  const lines = readFileSync(opts["to-file"], "utf8").split("\n").filter((l) => l.trim().length > 0);
+  await xmpp.send(xml("presence"));
+  out({ event: "presence-sent" });
+  sentAt = Date.now();
+  for (const line of lines) {
+    const [id, jid, mark] = line.trim().split(/\s+/);
+    if (mark === "wait" && !sprayAnsweredIds.has(id)) sprayWaiting.add(id);
+    await xmpp.send(xml("message", { to: jid, type: "chat", id }, xml("body", {}, `spray ${id}`)));
+    spraySent++;
+    out({ event: "sent", id, to: jid });
+  }
+  sprayAllSent = true;
+  sprayMaybeSettle();
+}
 
 // burst: N chats at a steady rate, each with its own id and body (see the header).
 async function burst() {

@@ -898,7 +898,9 @@ v6m_find_rocks_server() {
 #   dns_count_match FILTER...     like dns_count, only packets also matching a tcpdump filter
 #   dns_queries_match FILTER...   those packets, one line each
 #   node_use_dns NODE IP          NODE's resolv.conf names IP (port 53) instead of the dead hub
-#   resolver_start NODE           v6alt-dnsd on [NODE's address]:5390 and dnsmasq on port 53 in front
+#   resolver_start NODE [IP]      v6alt-dnsd on [IP]:5390 (default: NODE's address) and dnsmasq on port 53 in front
+#   node_dns_start NODE           tcpdump inside NODE (all interfaces, lo too) for DNS, the resolver's port 5390 included
+#   node_dns_count NODE / node_dns_queries NODE   those packets so far (count / text)
 #   ejabberd_create NAME DOMAIN IPV6 [EXTRA_YAML]   config, certificate, spool, logs in the temp dir
 #   ejabberd_start NAME / ejabberd_stop NAME        foreground process in its namespace; clean stop
 #   ejabberd_ctl NAME ARGS...     its ejabberdctl (exit code; output in V6M_OUT / V6M_ERR)
@@ -922,7 +924,9 @@ node_use_dns() {
     >"/etc/netns/$ns/resolv.conf"
 }
 
-# resolver_start NODE — inside NODE, on its address: v6alt-dnsd on port 5390
+# resolver_start NODE [IP] — inside NODE, on its address (or IP, another
+# address of the node: e.g. when the node's server has its own DNS listener on
+# [its address]:5390): v6alt-dnsd on port 5390
 # (bin/v6alt-dnsd of this repo, Lua 5.4, modules from dist/, --allow the mesh
 # /64, run as nobody; V6M_DNSD names another launcher) and dnsmasq on port 53 with only
 # server=/v6.alt/ADDR#5390 and rebind-domain-ok=/v6.alt/ (plus
@@ -933,7 +937,7 @@ resolver_start() {
   local node=$1 dir ip ns i
   dir=$V6M_TMP/node/$node
   [[ -d $dir ]] || v6m_die "resolver_start: no node $node"
-  ip=$(node_ip "$node")
+  ip=${2:-$(node_ip "$node")}
   ns=$(v6m__ns "$node")
   local dnsd=${V6M_DNSD:-$V6M_REPO/bin/v6alt-dnsd}
   [[ -f $dnsd ]] || v6m_die "resolver_start: no $dnsd"
@@ -978,6 +982,34 @@ EOF
   done
   v6m_die "dnsmasq did not start: $(cat "$dir/dnsmasq.err")"
 }
+
+# node_dns_start NODE — records, inside NODE and on every interface (lo too),
+# every DNS packet: ports 53, 853 and 5353, and 5390 (the .v6.alt resolver's,
+# resolver_start). The hub's trap (dns_count) cannot see a resolver that runs
+# inside the node itself; this capture does.
+node_dns_start() {
+  local node=$1 dir=$V6M_TMP/node/$1 i
+  [[ -d $dir ]] || v6m_die "node_dns_start: no node $node"
+  [[ -f $dir/dns.pid ]] && return 0
+  node_exec "$node" tcpdump -i any -n -U --immediate-mode -Z root -w "$dir/dns.pcap" \
+    'port 53 or port 853 or port 5353 or port 5390' 2>"$dir/dns.err" &
+  echo $! >"$dir/dns.pid"
+  v6m__track_pid "$(cat "$dir/dns.pid")"
+  for ((i = 0; i < 100; i++)); do
+    grep -q 'listening on' "$dir/dns.err" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  v6m_die "tcpdump (DNS) in $node did not start: $(cat "$dir/dns.err")"
+}
+
+# node_dns_queries NODE — the packets node_dns_start recorded, one line each
+# (on lo a packet may show up twice: in and out).
+node_dns_queries() {
+  sleep 0.3 # let the capture write what is in flight
+  tcpdump -n -r "$V6M_TMP/node/$1/dns.pcap" 2>/dev/null
+}
+
+node_dns_count() { node_dns_queries "$1" | grep -c .; }
 
 v6m__ejd() { echo "$V6M_TMP/ejabberd/$1"; }
 

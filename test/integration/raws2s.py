@@ -23,14 +23,21 @@
 #                          "LABEL: (no match in SECS s) <what came>"
 #   expect LABEL ERE SECS  the same, but exit 2 if there is no match
 #   drain LABEL SECS       read for SECS seconds; print "LABEL: <everything>"
+#   closed LABEL SECS      the peer is expected to close the stream: read until
+#                          it does (up to SECS) and print "LABEL: closed: <what
+#                          came>", then "[closed by peer]" and exit 0 (the steps
+#                          after it do not run); if it does not, print "LABEL:
+#                          (still open after SECS s) <what came>" and go on
 #
-# Output: first "connected: SRC SPORT -> DST PORT", then one "LABEL: text"
-# line per step that reads (newlines flattened, at
-# most 2000 characters). When the peer closes the connection the script
+# Output: first "connected: SRC SPORT -> DST PORT", then "plan: N results"
+# (N: how many of the steps read, so a caller can tell a run that stopped
+# early), then one "LABEL: text" line per step that reads (newlines flattened,
+# at most 2000 characters). When the peer closes the connection the script
 # prints "closed: <what came last>" and "[closed by peer]" and exits 3 without
-# running the remaining steps; after the last step it prints "[still open]",
-# sends </stream:stream> and exits 0. Exit 2: a required step failed, 1: bad
-# arguments or a connection error (the message on stderr).
+# running the remaining steps (except during a closed step, see there); after
+# the last step it prints "[still open]", sends </stream:stream> and exits 0.
+# Exit 2: a required step failed, 1: bad arguments or a connection error (the
+# message on stderr).
 import base64
 import re
 import socket
@@ -41,7 +48,8 @@ import time
 NS = ("xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
       "xmlns:db='jabber:server:dialback'")
 ARITY = {"header": 2, "features": 1, "starttls": 2, "external": 1, "send": 1, "sleep": 1,
-         "wait": 3, "expect": 3, "drain": 2}
+         "wait": 3, "expect": 3, "drain": 2, "closed": 2}
+READS = ("features", "starttls", "external", "wait", "expect", "drain", "closed")
 
 
 def usage(msg):
@@ -76,6 +84,7 @@ try:
 except OSError as e:
     usage("connect to [%s]:%d failed: %s" % (dst, port, e))
 print("connected: %s %d -> %s %d" % (sock.getsockname()[:2] + sock.getpeername()[:2]), flush=True)
+print("plan: %d results" % sum(1 for word, _ in steps if word in READS), flush=True)
 
 buf = ""
 features = ""
@@ -87,7 +96,14 @@ def say(label, text):
     print("%s: %s" % (label, text[:2000]), flush=True)
 
 
+closing_label = None  # set during a closed step: a close is the expected outcome
+
+
 def closed():
+    if closing_label is not None:
+        say(closing_label, "closed: " + buf)
+        print("[closed by peer]", flush=True)
+        sys.exit(0)
     say("closed", buf)
     print("[closed by peer]", flush=True)
     sys.exit(3)
@@ -189,6 +205,14 @@ for word, a in steps:
         while time.time() < end:
             read_some(end)
         say(a[0], buf)
+        buf = ""
+    elif word == "closed":
+        closing_label = a[0]
+        end = time.time() + float(a[1])
+        while time.time() < end:
+            read_some(end)
+        closing_label = None
+        say(a[0], "(still open after %s s) %s" % (a[1], buf))
         buf = ""
 
 print("[still open]", flush=True)
