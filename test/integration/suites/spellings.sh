@@ -271,7 +271,7 @@ while IFS=$'\t' read -r k i s loc; do
   echo "$to" >"$V6M_TMP/probe-r-$k-$i.to"
   # -: no 'from' in the header, so the name first appears in the dialback element.
   set -- header - "$to" features features \
-    send "<db:result from='$s' to='$to'>$key</db:result>" closed dialback 4
+    send "<db:result from='$s' to='$to'>$key</db:result>" closed dialback 3
   printf '%s\0' "$@" >"$V6M_TMP/probe-r-$k-$i.args"
   set -- header - "$to" features features \
     send "<db:verify from='$s' to='$to' id='v$i'>$key</db:verify>" \
@@ -338,6 +338,10 @@ for entry in "${dests[@]}"; do
     v6m_not_ok "db:verify naming 48 spellings of $name from [$ip_p]: every probe ran" "$vran/48; $(printf '%s; ' "${vbad[@]:0:3}" | cut -c1-500)"
   fi
 done
+
+# A db:verify that A routed for a claim would carry the probes' key to B.
+n=$(grep -cF "$key" "$(prosody_log b)")
+v6m_check_eq "nothing of the claims is routed: B's log has no dialback element with the probes' key" 0 "$n"
 
 # ------------------------------------------------------------------ end
 say "end: control again, connections, DNS"
