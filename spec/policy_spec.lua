@@ -677,6 +677,18 @@ describe("ranges with allow = false", function()
     end
   end)
 
+  it("an IPv4-mapped range blocks the IPv4 peers in it (the glue reads a.b.c.d as ::ffff:a.b.c.d)", function()
+    local p = new(true, { ["::ffff:203.0.113.0/120"] = { allow = false } })
+    for _, text in ipairs({ "::ffff:203.0.113.0", "::ffff:203.0.113.5", "::ffff:203.0.113.255" }) do
+      local d = decide(p, text)
+      assert.are.equal(BLOCKED .. "::ffff:203.0.113.0/120 (allow = false)", d.refused, text)
+      assert.is_true(d.blocked, text)
+    end
+    for _, text in ipairs({ "::ffff:203.0.114.5", "::ffff:203.0.112.255", "203:0:113::5" }) do
+      assert.is_false(decide(p, text).blocked, text)
+    end
+  end)
+
   it("allow = true is the default and blocks nothing", function()
     for _, settings in ipairs({ {}, { allow = true }, { allow = true, use_tls = false } }) do
       local d = decide(new(true, { ["200::/7"] = settings }), "200::1")

@@ -192,6 +192,10 @@ local function stand_ins(prefix)
     ["util.jid"] = { host = function(j) return (j:match("^[^@/]*@?([^/]*)")) end },
     ["util.net"] = { local_addresses = function() return {} end },
     ["net.resolvers.service"] = { new = function() return {} end },
+    ["net.resolvers.basic"] = { new = function() return {} end },
+    ["net.adns"] = { resolver = function() return {} end },
+    ["util.encodings"] = { idna = { to_ascii = function(name) return name end } },
+    ["util.promise"] = { reject = function() return {} end },
     ["net.server"] = { listen = function() return nil, "not in this spec" end, watchfd = function() return {} end },
   }
   local out = {}

@@ -15,6 +15,7 @@ package.path = dist .. "/?.lua;" .. dist .. "/?/init.lua;" .. package.path
 
 local shell = require("mod_s2s_v6mesh.shell")
 local policy = require("mod_s2s_v6mesh.policy")
+local v6alt = require("mod_s2s_v6mesh.v6alt")
 
 -------------------------------------------------------------------- helpers --
 
@@ -147,8 +148,7 @@ describe("shell get_ip", function()
   end)
 
   it("takes non-canonical names only when lax", function()
-    for _, name in ipairs({ "FIABBGADU-E.v6.alt", "fiabbgaduaaaaaaaaaaaaaaaae.v6.alt", "fiabbgadu-f.v6.alt",
-        "fiabbgadua-e.v6.alt" }) do
+    for _, name in ipairs({ "fiabbgaduaaaaaaaaaaaaaaaae.v6.alt", "fiabbgadu-f.v6.alt", "fiabbgadua-e.v6.alt" }) do
       answers("IP address: 2a00:1098:3a0::1", "get_ip", shell.get_ip, 2, name, true)
       fails({ name, "not a valid .v6.alt name" }, "get_ip", shell.get_ip, 2, name, false)
     end
@@ -163,9 +163,17 @@ describe("shell get_ip", function()
 
   it("refuses bad names with one line naming them", function()
     for _, name in ipairs({ "example.com", "eaaq3o--e.v6.alt", "a.v6.alt", "eaaq3o-0.v6.alt",
-        ".v6.alt", "2a00:1098:3a0::1", "fiabbgadu-e.v6.alt." }) do
+        ".v6.alt", "2a00:1098:3a0::1", "fiabbgadu-e.v6.alt..x" }) do
       fails({ name }, "get_ip", shell.get_ip, 2, name, false)
       fails({ name }, "get_ip", shell.get_ip, 2, name, true)
+    end
+  end)
+
+  it("reads a name as DNS would: IDNA dots, trailing dots and letter case", function()
+    for _, name in ipairs({ "FIABBGADU-E.v6.alt", "fiabbgadu-e.v6.alt.", "fiabbgadu-e\227\128\130V6.alt..",
+        "muc.fiabbgadu-e\239\188\142v6\239\189\161alt" }) do
+      answers("IP address: 2a00:1098:3a0::1 (" .. name .. " is read as " .. v6alt.normalize(name) .. ")", "get_ip",
+        shell.get_ip, 2, name, false)
     end
   end)
 end)
@@ -205,8 +213,21 @@ describe("shell range", function()
       "range", shell.range, 3, ctx, "AI-E.v6.alt", "lax.example")
     answers("[200::1] range 200::/7: use_tls = true, trust_all_certs = false",
       "range", shell.range, 3, ctx, "aiaaaaaaaaaaaaaaaaaaaaaaae.v6.alt", "lax.example")
-    fails({ "AI-E.v6.alt", "uppercase" }, "range", shell.range, 3, ctx, "AI-E.v6.alt", nil)
-    fails({ "AI-E.v6.alt", "uppercase" }, "range", shell.range, 3, ctx, "AI-E.v6.alt", "a.example")
+    fails({ "aiaaaaaaaaaaaaaaaaaaaaaaae.v6.alt", "uncompressed" }, "range", shell.range, 3, ctx,
+      "aiaaaaaaaaaaaaaaaaaaaaaaae.v6.alt", nil)
+    fails({ "AIAAAAAAAAAAAAAAAAAAAAAAAE.v6.alt is read as aiaaaaaaaaaaaaaaaaaaaaaaae.v6.alt", "uncompressed" },
+      "range", shell.range, 3, ctx, "AIAAAAAAAAAAAAAAAAAAAAAAAE.v6.alt", "a.example")
+  end)
+
+  it("reads a name as DNS would: IDNA dots, trailing dots and letter case", function()
+    local ctx = server()
+    for _, spelling in ipairs({ "AI-E.v6.alt", "ai-e\227\128\130v6\239\189\161alt", "ai-e.V6.ALT..",
+        "muc.ai-e\239\188\142v6.alt." }) do
+      answers("[200::1] range 200::/7: use_tls = false, trust_all_certs = true", "range", shell.range, 3, ctx,
+        spelling, nil)
+    end
+    fails({ "AI-0.v6.alt. is read as ai-0.v6.alt", "not a base32 character" }, "range", shell.range, 3, ctx,
+      "AI-0.v6.alt.", nil)
   end)
 
   it("refuses a missing or non-string target with one line naming the command", function()
@@ -285,7 +306,9 @@ describe("shell commands", function()
     answers("Encoded hostname: fiabbgadu-e.v6.alt", "get_domain handler", strict.get_domain.handler, 1,
       "2a00:1098:3a0::1")
     answers("IP address: 2a00:1098:3a0::1", "get_ip handler", strict.get_ip.handler, 1, "fiabbgadu-e.v6.alt")
-    fails({ "uppercase" }, "get_ip handler", strict.get_ip.handler, 1, "FIABBGADU-E.v6.alt")
+    answers("IP address: 2a00:1098:3a0::1 (FIABBGADU-E.v6.alt is read as fiabbgadu-e.v6.alt)", "get_ip handler",
+      strict.get_ip.handler, 1, "FIABBGADU-E.v6.alt")
+    fails({ "uncompressed" }, "get_ip handler", strict.get_ip.handler, 1, "fiabbgaduaaaaaaaaaaaaaaaae.v6.alt")
     answers("[200::1] range 200::/7: use_tls = false, trust_all_certs = true", "range handler",
       strict.range.handler, 1, "200::1")
     answers("[200::1] no configured range (defaults): use_tls = true, trust_all_certs = false", "range handler",
@@ -294,7 +317,7 @@ describe("shell commands", function()
     local ctx = server()
     ctx.lax = function() return true end
     local lax = by_name(shell.commands(ctx))
-    answers("IP address: 2a00:1098:3a0::1", "get_ip handler", lax.get_ip.handler, 1, "FIABBGADU-E.v6.alt")
+    answers("IP address: 2a00:1098:3a0::1", "get_ip handler", lax.get_ip.handler, 1, "fiabbgaduaaaaaaaaaaaaaaaae.v6.alt")
   end)
 
   it("handlers answer bad arguments with one line, never a Lua error", function()

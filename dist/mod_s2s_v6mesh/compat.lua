@@ -31,51 +31,175 @@ end
 --- Outgoing connections to names the target knows go where it says, never
 -- through DNS. On 13 that is a hook on each host (see hook_host_routing); on
 -- 0.12 mod_s2s builds its resolver with service.new() right before it
--- connects and offers no event to replace it, so that constructor is wrapped
--- once per process and asks `state.target`.
+-- connects and offers no event to replace it, so the service.new wrapper of
+-- gate_dns asks `state.target` there.
 function ____exports.route_outgoing(state, target)
     state.target = target
-    if ____exports.has_prefixed_libraries then
+end
+--- A resolver without targets for a name the gate refuses: its use is logged.
+local function refusedResolver(state, where, hostname, why)
+    return {
+        hostname = hostname,
+        last_error = why,
+        next = function(self, callback)
+            if state.gate ~= nil then
+                state.gate.log(where, hostname, why)
+            end
+            callback()
+        end
+    }
+end
+local function refusalOf(state, name)
+    if type(name) ~= "string" or state.gate == nil then
+        return nil
+    end
+    return state.gate.refusal(name)
+end
+--- Replace lib[key] with wrapper, once per process; remembered for unroute_outgoing.
+local function patch(state, lib, key, wrapper)
+    local ____table = lib
+    if type(____table) ~= "table" or ____table[key] == nil then
+        return
+    end
+    local patches = state.patches or ({})
+    state.patches = patches
+    patches[#patches + 1] = {lib = ____table, key = key, original = ____table[key], wrapper = wrapper}
+    ____table[key] = wrapper
+end
+--- A DNS resolver object that answers refused names with an error and asks DNS for the rest.
+local function gatedDnsResolver(state, inner, promiseLib)
+    local gated = {
+        lookup = function(self, handler, qname, qtype, qclass)
+            local why = refusalOf(state, qname)
+            if why == nil then
+                return inner:lookup(handler, qname, qtype, qclass)
+            end
+            local ____opt_1 = state.gate
+            if ____opt_1 ~= nil then
+                ____opt_1.log("DNS lookup", qname, why)
+            end
+            handler(nil, why)
+            return nil
+        end,
+        lookup_promise = function(self, qname, qtype, qclass)
+            local why = refusalOf(state, qname)
+            if why == nil and inner.lookup_promise ~= nil then
+                return inner:lookup_promise(qname, qtype, qclass)
+            end
+            local ____opt_3 = state.gate
+            if ____opt_3 ~= nil then
+                ____opt_3.log("DNS lookup", qname, why)
+            end
+            return promiseLib.reject(why)
+        end
+    }
+    return setmetatable(gated, {__index = inner})
+end
+--- The last gate (SPEC 3.2), on every build: whatever path leads there, no
+-- DNS-based resolver of the process is asked a name that `gate.refusal`
+-- refuses. Prosody's resolvers (net.resolvers.service and .basic) hand out,
+-- for such a name, a resolver without targets whose use is logged; the DNS
+-- API under them (net.adns, or net.unbound in its place) answers it with an
+-- error and sends nothing. The libraries are patched once per process and
+-- ask `state.gate` (and on 0.12 `state.target`), which a reload swaps.
+function ____exports.gate_dns(state, gate)
+    state.gate = gate
+    if state.patches ~= nil then
         return
     end
     local service = ____exports.require_lib("net.resolvers.service")
-    if state.wrapper ~= nil and service.new == state.wrapper then
-        return
+    if state.wrapper ~= nil and service.new == state.wrapper and state.original ~= nil then
+        service.new = state.original
     end
-    local original = service.new
-    local function wrapper(hostname, serviceName, connType, extra)
-        local pending = state.pending
-        state.pending = nil
-        local ____temp_1
-        if pending ~= nil and pending.to_host == hostname then
-            ____temp_1 = pending.from_host
-        else
-            ____temp_1 = nil
+    state.service = nil
+    state.original = nil
+    state.wrapper = nil
+    local originalService = service.new
+    local function serviceWrapper(hostname, serviceName, connType, extra)
+        if not ____exports.has_prefixed_libraries then
+            local pending = state.pending
+            state.pending = nil
+            local ____temp_5
+            if pending ~= nil and pending.to_host == hostname then
+                ____temp_5 = pending.from_host
+            else
+                ____temp_5 = nil
+            end
+            local fromHost = ____temp_5
+            local route = state.target
+            local ____temp_6
+            if route == nil then
+                ____temp_6 = nil
+            else
+                ____temp_6 = route(fromHost, hostname)
+            end
+            local resolver = ____temp_6
+            if resolver ~= nil then
+                return serviceName == "xmpp-server" and resolver or ____exports.exhausted(hostname)
+            end
         end
-        local fromHost = ____temp_1
-        local route = state.target
-        local ____temp_2
-        if route == nil then
-            ____temp_2 = nil
-        else
-            ____temp_2 = route(fromHost, hostname)
+        local why = refusalOf(state, hostname)
+        if why ~= nil then
+            return refusedResolver(state, serviceName .. " resolver", hostname, why)
         end
-        local resolver = ____temp_2
-        if resolver == nil then
-            return original(hostname, serviceName, connType, extra)
-        end
-        return serviceName == "xmpp-server" and resolver or ____exports.exhausted(hostname)
+        return originalService(hostname, serviceName, connType, extra)
     end
-    service.new = wrapper
-    state.service = service
-    state.original = original
-    state.wrapper = wrapper
+    patch(state, service, "new", serviceWrapper)
+    local basic = ____exports.require_lib("net.resolvers.basic")
+    local originalBasic = basic.new
+    local function basicWrapper(hostname, port, connType, extra)
+        local why = refusalOf(state, hostname)
+        if why ~= nil then
+            return refusedResolver(state, "address resolver", hostname, why)
+        end
+        return originalBasic(hostname, port, connType, extra)
+    end
+    patch(state, basic, "new", basicWrapper)
+    local adns = ____exports.require_lib("net.adns")
+    local promiseLib = ____exports.require_lib("util.promise")
+    local originalResolver = adns.resolver
+    patch(
+        state,
+        adns,
+        "resolver",
+        function() return gatedDnsResolver(
+            state,
+            originalResolver(),
+            promiseLib
+        ) end
+    )
+    local originalLookup = adns.lookup
+    if originalLookup ~= nil then
+        patch(
+            state,
+            adns,
+            "lookup",
+            function(handler, qname, qtype, qclass)
+                local why = refusalOf(state, qname)
+                if why == nil then
+                    return originalLookup(handler, qname, qtype, qclass)
+                end
+                local ____opt_7 = state.gate
+                if ____opt_7 ~= nil then
+                    ____opt_7.log("DNS lookup", qname, why)
+                end
+                handler(nil, why)
+                return nil
+            end
+        )
+    end
 end
---- Undo route_outgoing: Prosody's own resolver again, as before the module.
+--- Undo route_outgoing and gate_dns: Prosody's own resolvers again, as before the module.
 function ____exports.unroute_outgoing(state)
-    if state.service ~= nil and state.original ~= nil and state.service.new == state.wrapper then
-        state.service.new = state.original
+    if state.patches ~= nil then
+        for ____, p in pairs(state.patches) do
+            if p.lib[p.key] == p.wrapper then
+                p.lib[p.key] = p.original
+            end
+        end
     end
+    state.patches = nil
+    state.gate = nil
     state.target = nil
     state.service = nil
     state.original = nil
@@ -91,13 +215,13 @@ function ____exports.hook_host_routing(globalModule, events, state)
             function(event)
                 local route = state.target
                 local session = event.session
-                local ____temp_3
+                local ____temp_9
                 if route == nil then
-                    ____temp_3 = nil
+                    ____temp_9 = nil
                 else
-                    ____temp_3 = route(session.from_host, session.to_host)
+                    ____temp_9 = route(session.from_host, session.to_host)
                 end
-                local resolver = ____temp_3
+                local resolver = ____temp_9
                 if resolver ~= nil then
                     event.resolver = resolver
                 end

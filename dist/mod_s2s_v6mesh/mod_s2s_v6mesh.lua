@@ -1,4 +1,5 @@
 local ____exports = {}
+local globalSettings
 module:set_global()
 local FILES = {
     "v6alt",
@@ -21,6 +22,7 @@ local netserver = compat.require_lib("net.server")
 local socketlib = require("socket")
 local netutil = compat.require_lib("util.net")
 local jid = compat.require_lib("util.jid")
+local idnaToAscii = compat.require_lib("util.encodings").idna.to_ascii
 --- Any other file that does not load, or a bad option, leaves the module
 -- loaded but closed: every stanza to a .v6.alt name bounces with the reason
 -- and nothing goes to DNS, until it is fixed and the module reloaded.
@@ -43,8 +45,44 @@ local policies = loadOrFail("policy")
 local shell = loadOrFail("shell")
 local dns = loadOrFail("dns")
 local S2S_PORT = 5269
-local SUFFIX = ".v6.alt"
 local string_sub = string.sub
+--- The .v6.alt name that `name` is once Prosody's DNS layer has read it
+-- (IDNA, trailing dots, case), or undefined when it is none. Every check
+-- point asks this, never a suffix test of its own. Without the codec (it did
+-- not load) anything that might be one counts as one.
+local function meshName(name)
+    if name == nil then
+        return nil
+    end
+    if v6alt ~= nil then
+        return v6alt.mesh_name(name, idnaToAscii)
+    end
+    local lowered = string.lower(name)
+    return (string.find(lowered, "v6", 1, true)) ~= nil and (string.find(lowered, "alt", 1, true)) ~= nil and name or nil
+end
+--- How an operator reads a name the module refused: as written, and as DNS would see it.
+local function spelled(name, read)
+    return name == read and name or ((name .. " (read as ") .. read) .. ")"
+end
+--- The last gate: no resolver of the process is ever asked a name under v6.alt.
+local dnsGate = {
+    refusal = function(name)
+        local read = v6alt ~= nil and v6alt.normalize(name) or string.lower(name)
+        if string_sub(read, -6) ~= "v6.alt" and meshName(name) == nil then
+            return nil
+        end
+        return ("mod_s2s_v6mesh: " .. name) .. " is a .v6.alt name, which is never looked up in DNS"
+    end,
+    log = function(where, name, why)
+        module:log(
+            "warn",
+            "Refused the %s for %s: %s",
+            where,
+            name,
+            why
+        )
+    end
+}
 --- Packed address of this machine -> what it is, for refusals (shared by every policy).
 local ownAddresses = {}
 local settingsByHost = {}
@@ -85,13 +123,27 @@ local function readSettings(m)
         refusalCount = 0
     }
 end
---- Read every host's settings at once, so that one bad host stops the load before anything is hooked.
-local function readAllSettings()
-    local global = readSettings(module)
-    for host in pairs(prosody.hosts) do
-        settingsByHost[host] = readSettings(module:context(host))
+--- One host's settings, read and validated as at load whenever the host
+-- comes (at load, activated later, or reloaded): a bad option of its own
+-- closes that host's .v6.alt federation, never falls back to looser ones.
+local function readHostSettings(host)
+    local ok, result = pcall(
+        readSettings,
+        module:context(host)
+    )
+    if ok then
+        return result
     end
-    return global
+    local why = "Invalid configuration for " .. tostring(result)
+    module:log("error", "%s; .v6.alt federation of %s is closed until this is fixed and the module reloaded", why, host)
+    return {
+        closed = why,
+        policy = globalSettings.policy,
+        lax = false,
+        blocks = false,
+        refusals = {},
+        refusalCount = 0
+    }
 end
 local function readDnsSettings()
     local listen = {}
@@ -122,12 +174,15 @@ local function readDnsSettings()
     end
     return {listen = listen, allow = allow, ttl = ttl}
 end
-local globalSettings = nil
+globalSettings = nil
 local dnsSettings = nil
 if failure == nil then
-    local ok, result = pcall(readAllSettings)
+    local ok, result = pcall(readSettings, module)
     if ok then
         globalSettings = result
+        for host in pairs(prosody.hosts) do
+            settingsByHost[host] = readHostSettings(host)
+        end
     else
         failure = "Invalid configuration: " .. tostring(result)
     end
@@ -188,8 +243,9 @@ local function refreshOwnAddresses()
         fresh[packed] = "an address of this machine"
     end
     for host in pairs(prosody.hosts) do
-        if string_sub(host, -7) == SUFFIX then
-            local packed = v6alt.decode(host, true)
+        local name = meshName(host)
+        if name ~= nil then
+            local packed = v6alt.decode(name, true)
             if packed ~= nil and fresh[packed] ~= "the address of this server's own host " .. host then
                 fresh[packed] = "the address of this server's own host " .. host
             end
@@ -221,23 +277,26 @@ end
 -- debug, so that a user cannot grow the log as fast as they can send.
 local refusalsLogged = {}
 local refusalsLoggedCount = 0
-local function refusalLogLevel(toHost)
-    if refusalsLogged[toHost] then
+--- `key` says what was refused: the decoded address (so that rotating the
+-- subdomains of one name, or its spellings, logs once) or the reason.
+local function refusalLogLevel(key)
+    if refusalsLogged[key] then
         return "debug"
     end
     if refusalsLoggedCount >= 4096 then
         refusalsLogged = {}
         refusalsLoggedCount = 0
     end
-    refusalsLogged[toHost] = true
+    refusalsLogged[key] = true
     refusalsLoggedCount = refusalsLoggedCount + 1
     return "info"
 end
-local function bounce(event, condition, text)
+--- Answer a stanza we will not route with an error, unless it is one itself.
+local function bounce(event, condition, text, logKey)
     local stanza = event.stanza
     local stanzaType = stanza.attr.type
     module:log(
-        refusalLogLevel(event.to_host),
+        refusalLogLevel(logKey),
         "Not sending %s from %s to %s: %s",
         stanza.name,
         tostring(stanza.attr.from),
@@ -259,17 +318,26 @@ end
 --- route/remote on every host: other domains cost one suffix test.
 local function checkRoute(event)
     local toHost = event.to_host
-    if string_sub(toHost, -7) ~= SUFFIX then
+    local name = meshName(toHost)
+    if name == nil then
         return nil
     end
     local settings = settingsFor(event.from_host)
-    local packed, err = v6alt.decode(toHost, settings.lax)
+    if settings.closed ~= nil then
+        return bounce(event, "service-unavailable", "mod_s2s_v6mesh: " .. settings.closed, "closed " .. event.from_host)
+    end
+    local packed, err, code = v6alt.decode(name, settings.lax)
     if packed == nil then
-        return bounce(event, "remote-server-not-found", err)
+        return bounce(event, "remote-server-not-found", name == toHost and err or (((toHost .. " is read as ") .. name) .. ": ") .. err, "malformed " .. code)
     end
     local refused = refusalFor(settings, packed)
     if refused ~= false then
-        return bounce(event, "policy-violation", ((toHost .. " is ") .. refused) .. "; this server does not connect there")
+        return bounce(
+            event,
+            "policy-violation",
+            ((spelled(toHost, name) .. " is ") .. refused) .. "; this server does not connect there",
+            packed
+        )
     end
     return nil
 end
@@ -292,11 +360,15 @@ end
 -- name already; this is the last gate, whatever opened the connection, so it
 -- decides afresh with the machine's current addresses.
 local function connectTarget(fromHost, toHost)
-    if string_sub(toHost, -7) ~= SUFFIX then
+    local name = meshName(toHost)
+    if name == nil then
         return nil
     end
     local settings = settingsFor(fromHost)
-    local packed, err = v6alt.decode(toHost, settings.lax)
+    if settings.closed ~= nil then
+        return compat.exhausted(toHost, "mod_s2s_v6mesh: " .. settings.closed)
+    end
+    local packed, err = v6alt.decode(name, settings.lax)
     if packed == nil then
         return compat.exhausted(toHost, err)
     end
@@ -307,10 +379,13 @@ local function connectTarget(fromHost, toHost)
             "warn",
             "Not connecting from %s to %s: it is %s",
             tostring(fromHost),
-            toHost,
+            spelled(toHost, name),
             decision.refused
         )
-        return compat.exhausted(toHost, (toHost .. " is ") .. decision.refused)
+        return compat.exhausted(
+            toHost,
+            (spelled(toHost, name) .. " is ") .. decision.refused
+        )
     end
     return addressResolver(toHost, decision.address)
 end
@@ -356,11 +431,15 @@ end
 local function onOutgoingCreated(event)
     local session = event.session
     local toHost = session.to_host
-    if string_sub(toHost, -7) ~= SUFFIX then
+    local name = meshName(toHost)
+    if name == nil then
         return
     end
     local settings = settingsFor(session.from_host)
-    local packed = v6alt.decode(toHost, settings.lax)
+    if settings.closed ~= nil then
+        return
+    end
+    local packed = v6alt.decode(name, settings.lax)
     if packed == nil then
         return
     end
@@ -397,7 +476,7 @@ local function peerAddress(session)
     if ip == nil then
         return nil
     end
-    local packed = v6alt.parse_ip(ip)
+    local packed = v6alt.parse_ip((string.find(ip, ":", 1, true)) == nil and "::ffff:" .. ip or ip)
     return packed
 end
 --- Why `localHost` does not accept `peer` on this session, or false when it
@@ -405,7 +484,14 @@ end
 -- and no blocked range). `decision` is what the policy says about the peer.
 local function judgePeer(session, peer, localHost)
     local settings = settingsFor(localHost)
-    if peer == nil or string_sub(peer, -7) ~= SUFFIX then
+    local ____temp_2
+    if peer == nil then
+        ____temp_2 = nil
+    else
+        ____temp_2 = meshName(peer)
+    end
+    local name = ____temp_2
+    if name == nil then
         if not settings.blocks then
             return nil, nil
         end
@@ -416,9 +502,12 @@ local function judgePeer(session, peer, localHost)
         local decision = policies.decide(settings.policy, address)
         return decision.blocked and (("its address [" .. decision.address) .. "] is ") .. tostring(decision.refused) or false, decision
     end
-    local packed, err = v6alt.decode(peer, settings.lax)
+    if settings.closed ~= nil then
+        return ((("the .v6.alt federation of " .. tostring(localHost)) .. " is closed (") .. settings.closed) .. ")", nil
+    end
+    local packed, err = v6alt.decode(name, settings.lax)
     if packed == nil then
-        return err, nil
+        return name == peer and err or (("it is read as " .. name) .. ": ") .. err, nil
     end
     local decision = policies.decide(settings.policy, packed)
     if peerAddress(session) ~= packed then
@@ -440,19 +529,19 @@ local function checkPeer(session, peer, localHost)
     if why ~= false then
         return refuse(session, peer or "(no name)", why)
     end
-    if peer == nil or string_sub(peer, -7) ~= SUFFIX then
+    if peer == nil or meshName(peer) == nil then
         return nil
     end
     return decision
 end
 local function localHostOf(session)
-    local ____temp_2
+    local ____temp_3
     if session.direction == "outgoing" then
-        ____temp_2 = session.from_host
+        ____temp_3 = session.from_host
     else
-        ____temp_2 = session.to_host
+        ____temp_3 = session.to_host
     end
-    return ____temp_2
+    return ____temp_3
 end
 --- After mod_s2s_auth_certs (509) has judged the certificate and before
 -- mod_s2s's policy check (-1): where trust applies and Prosody's own check
@@ -502,6 +591,26 @@ local function onStreamFeatures(event)
         goWithoutTls(session, peer, decision)
     end
 end
+--- A dialback claim (db:result, or a db:verify that asks about a key) on an
+-- incoming stream, before mod_dialback acts on it: a db:result would make
+-- this server open a connection to the claimed name to verify it.
+local function onDialbackClaim(event)
+    local session = event.origin
+    if session.direction ~= "incoming" or event.stanza.attr.type ~= nil then
+        return nil
+    end
+    local claimed = event.stanza.attr.from
+    if claimed == nil then
+        return nil
+    end
+    local ____temp_4
+    if checkPeer(session, claimed, event.stanza.attr.to or session.to_host) == false then
+        ____temp_4 = true
+    else
+        ____temp_4 = nil
+    end
+    return ____temp_4
+end
 --- The last gate, whatever the mechanism (dialback, SASL EXTERNAL) and
 -- whichever names a stream authenticates for.
 local function onAuthenticated(event)
@@ -544,18 +653,18 @@ local function checkDelivery(localHost, event)
         return nil
     end
     local from = event.stanza.attr.from
-    local ____temp_3
+    local ____temp_5
     if from == nil then
-        ____temp_3 = session.from_host
+        ____temp_5 = session.from_host
     else
-        ____temp_3 = jid.host(from)
+        ____temp_5 = jid.host(from)
     end
-    local remote = ____temp_3
+    local remote = ____temp_5
     if remote == nil then
         return nil
     end
     local state = session.v6mesh
-    if state == nil and string_sub(remote, -7) ~= SUFFIX and not settingsFor(localHost).blocks then
+    if state == nil and meshName(remote) == nil and not settingsFor(localHost).blocks then
         return nil
     end
     local mesh = meshState(session)
@@ -608,6 +717,8 @@ local function coverHost(host)
     module:hook_object_event(events, "s2sout-created", onOutgoingCreated, 100)
     module:hook_object_event(events, "s2s-stream-features", onStreamFeatures, 1000)
     module:hook_object_event(events, "s2s-authenticated", onAuthenticated, 1000)
+    module:hook_object_event(events, "stanza/jabber:server:dialback:result", onDialbackClaim, 1000)
+    module:hook_object_event(events, "stanza/jabber:server:dialback:verify", onDialbackClaim, 1000)
     for ____, name in ipairs(DELIVERY_EVENTS) do
         module:hook_object_event(
             events,
@@ -620,12 +731,13 @@ local function coverHost(host)
 end
 --- Warn about a .v6.alt host that peers will not accept.
 local function diagnoseHost(host)
-    if string_sub(host, -7) ~= SUFFIX then
+    local name = meshName(host)
+    if name == nil then
         return
     end
-    local packed, err = v6alt.decode(host)
+    local packed, err = v6alt.decode(name)
     if packed == nil then
-        local laxPacked = v6alt.decode(host, true)
+        local laxPacked = v6alt.decode(name, true)
         local hint = laxPacked ~= nil and "; its canonical name is " .. tostring((v6alt.encode(laxPacked))) or ""
         module:log("warn", "%s%s. Peers running this module will refuse it.", err, hint)
         return
@@ -638,20 +750,7 @@ local function diagnoseHost(host)
     end
 end
 local function onHostActivated(host)
-    local ok, result = pcall(
-        readSettings,
-        module:context(host)
-    )
-    if ok then
-        settingsByHost[host] = result
-    else
-        module:log(
-            "error",
-            "Invalid configuration for %s, using the global s2s_v6mesh settings for it: %s",
-            host,
-            tostring(result)
-        )
-    end
+    settingsByHost[host] = readHostSettings(host)
     coverHost(host)
     refreshOwnAddresses()
     newEpoch()
@@ -668,17 +767,18 @@ local function coverHostClosed(host)
         entry.events,
         "route/remote",
         function(event)
-            local ____temp_4
-            if string_sub(event.to_host, -7) == SUFFIX then
-                ____temp_4 = bounce(
+            local ____temp_6
+            if meshName(event.to_host) ~= nil then
+                ____temp_6 = bounce(
                     event,
                     "service-unavailable",
-                    "mod_s2s_v6mesh: " .. tostring(failure)
+                    "mod_s2s_v6mesh: " .. tostring(failure),
+                    "closed"
                 )
             else
-                ____temp_4 = nil
+                ____temp_6 = nil
             end
-            return ____temp_4
+            return ____temp_6
         end,
         100
     )
@@ -723,8 +823,9 @@ else
         end
     )
     local why = "mod_s2s_v6mesh: " .. failure
-    routing.target = function(_fromHost, toHost) return string_sub(toHost, -7) == SUFFIX and compat.exhausted(toHost, why) or nil end
+    routing.target = function(_fromHost, toHost) return meshName(toHost) ~= nil and compat.exhausted(toHost, why) or nil end
 end
+compat.gate_dns(routing, dnsGate)
 if routing.unguard ~= nil then
     for ____, unguard in pairs(routing.unguard) do
         unguard()
@@ -739,7 +840,7 @@ module.add_host = function(hostModule)
     if failure ~= nil then
         return
     end
-    settingsByHost[hostModule.host] = readSettings(hostModule)
+    settingsByHost[hostModule.host] = readHostSettings(hostModule.host)
     newEpoch()
 end
 --- Source address -> may it ask: parsing the address costs more than the answer.
@@ -887,10 +988,10 @@ local function listenDns(address, port)
                 local now = os.time()
                 for conn, heard in pairs(lastHeard) do
                     do
-                        local __continue183
+                        local __continue196
                         repeat
                             if now - heard < DNS_TCP_IDLE then
-                                __continue183 = true
+                                __continue196 = true
                                 break
                             end
                             if buffers[conn] ~= nil then
@@ -903,9 +1004,9 @@ local function listenDns(address, port)
                             else
                                 conn:close()
                             end
-                            __continue183 = true
+                            __continue196 = true
                         until true
-                        if not __continue183 then
+                        if not __continue196 then
                             break
                         end
                     end
@@ -941,16 +1042,16 @@ end
 local function closeRouting(why)
     routing.closed = why
     local function refuseRoute(event)
-        local ____temp_5
-        if string_sub(event.to_host, -7) == SUFFIX then
-            ____temp_5 = bounce(event, "service-unavailable", ((routing.closed or why) .. "; not sending to ") .. event.to_host)
+        local ____temp_7
+        if meshName(event.to_host) ~= nil then
+            ____temp_7 = bounce(event, "service-unavailable", ((routing.closed or why) .. "; not sending to ") .. event.to_host, "reloading")
         else
-            ____temp_5 = nil
+            ____temp_7 = nil
         end
-        return ____temp_5
+        return ____temp_7
     end
     local function refuseConnect(toHost)
-        return string_sub(toHost, -7) == SUFFIX and compat.exhausted(toHost, routing.closed or why) or nil
+        return meshName(toHost) ~= nil and compat.exhausted(toHost, routing.closed or why) or nil
     end
     routing.target = function(_fromHost, toHost) return refuseConnect(toHost) end
     local unguard = {}

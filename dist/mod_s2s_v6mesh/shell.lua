@@ -30,11 +30,12 @@ function ____exports.get_ip(name, lax)
     if bad ~= nil then
         return fail(bad)
     end
-    local ip, err = v6alt.name_to_ip(name, lax)
+    local read = v6alt.mesh_name(name) or name
+    local ip, err = v6alt.name_to_ip(read, lax)
     if ip == nil then
-        return fail(err)
+        return fail(read == name and err or (((tostring(name) .. " is read as ") .. read) .. ": ") .. err)
     end
-    return true, "IP address: " .. ip
+    return true, read == name and "IP address: " .. ip or ((((("IP address: " .. ip) .. " (") .. tostring(name)) .. " is read as ") .. read) .. ")"
 end
 function ____exports.range(ctx, target, host)
     local bad = badArgument("range", "an IPv6 address or a .v6.alt name", target, "v6alt:range(\"200::1\")")
@@ -58,10 +59,14 @@ function ____exports.range(ctx, target, host)
     if (string.find(text, ":", 1, true)) ~= nil then
         packed, err = v6alt.parse_ip(text)
     else
+        local read = v6alt.mesh_name(text) or text
         packed, err = v6alt.decode(
-            text,
+            read,
             ctx.lax(hostName)
         )
+        if packed == nil and read ~= text then
+            err = (((text .. " is read as ") .. read) .. ": ") .. tostring(err)
+        end
     end
     if packed == nil then
         return fail(err)

@@ -121,6 +121,68 @@ end
 function ____exports.is_v6alt(name)
     return string.sub(name, -7) == ____exports.suffix
 end
+--- UTF-8 of U+3002, U+FF0E and U+FF61: IDNA reads each as a label separator.
+local IDNA_DOTS = {
+    string.char(227, 128, 130),
+    string.char(239, 188, 142),
+    string.char(239, 189, 161)
+}
+local NON_ASCII = ((("[" .. string.char(128)) .. "-") .. string.char(255)) .. "]"
+local BYTE_DOT = 46
+local BYTE_t = 116
+local BYTE_T = 84
+--- The name as DNS would be asked for it: IDNA's other label separators
+-- (U+3002, U+FF0E, U+FF61) as ".", trailing dots dropped (resolvers drop
+-- them), ASCII letters lowercased (DNS ignores their case).
+function ____exports.normalize(name)
+    local text = name
+    if (string.find(text, NON_ASCII)) ~= nil then
+        for ____, dot in ipairs(IDNA_DOTS) do
+            text = string.gsub(text, dot, ".")
+        end
+    end
+    local last = #text
+    while last > 0 and string.byte(text, last) == BYTE_DOT do
+        last = last - 1
+    end
+    return string.lower(string.sub(text, 1, last))
+end
+local function underV6alt(name)
+    return name == "v6.alt" or string.sub(name, -7) == ____exports.suffix
+end
+--- The .v6.alt name that `name` is to the layers below Prosody, normalized
+-- (see normalize), or undefined when it is none. `toAscii` is the IDNA
+-- conversion those layers apply (Prosody's util.encodings.idna.to_ascii):
+-- when given, a non-ASCII name that it turns into a .v6.alt name is one.
+-- Names that cannot be one (the last character is not "t", "T", "." or
+-- non-ASCII) cost a single byte test.
+function ____exports.mesh_name(name, toAscii)
+    local lastByte = string.byte(name, -1)
+    if lastByte == nil or lastByte ~= BYTE_t and lastByte ~= BYTE_T and lastByte ~= BYTE_DOT and lastByte < 128 then
+        return nil
+    end
+    if string.sub(name, -7) == ____exports.suffix and (string.find(name, "[^a-z0-9%.%-]")) == nil then
+        return name
+    end
+    if toAscii ~= nil and (string.find(name, NON_ASCII)) ~= nil then
+        local ok, ascii = pcall(toAscii, name)
+        if ok and type(ascii) == "string" then
+            local read = ____exports.normalize(ascii)
+            if underV6alt(read) then
+                return read
+            end
+        end
+    end
+    local normalized = ____exports.normalize(name)
+    return underV6alt(normalized) and normalized or nil
+end
+--- Whether a DNS query name is under v6.alt (or ends in it) once normalized: the resolvers' last gate.
+function ____exports.reaches_v6alt(name)
+    return string.sub(
+        ____exports.normalize(name),
+        -6
+    ) == "v6.alt"
+end
 --- Control characters (a newline, say) as \ddd, so that every message is one line.
 local function printable(text)
     local clean = string.gsub(

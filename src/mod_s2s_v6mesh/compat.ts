@@ -12,6 +12,8 @@
  * its result goes into a local first (spec/sandbox_spec.lua checks every file).
  */
 import type { NewServiceResolver, ServiceResolverLib } from "prosody.net.resolvers.service";
+import type { BasicResolverLib, NewBasicResolver } from "prosody.net.resolvers.basic";
+import type { AdnsLib, DnsHandler, DnsResolver } from "prosody.net.adns";
 import type { ShellSection } from "prosody.modules.admin_shell";
 import type { ShellCommand } from "./shell";
 
@@ -59,47 +61,159 @@ interface PreConnectEvent {
 export interface RoutingState {
     /** What the 0.12 service.new wrapper asks; swapped on reload. */
     target?: ConnectTarget;
+    /** The 0.12 service.new wrapper of earlier versions of this module (removed by gate_dns). */
     service?: ServiceResolverLib;
     original?: NewServiceResolver;
     wrapper?: NewServiceResolver;
     /** 0.12: the sending host of the outgoing session being set up right now. */
     pending?: S2SSession;
+    /** What the DNS gate asks (see gate_dns); swapped on reload. */
+    gate?: DnsGate;
+    /** The library fields gate_dns replaced, to put back on unload. */
+    patches?: LuaTable<number, Patch>;
+}
+
+/**
+ * The last gate's policy: `refusal` says why a name must not reach DNS (or
+ * undefined), `log` tells the operator that something tried.
+ */
+export interface DnsGate {
+    refusal: (this: void, name: string) => string | undefined;
+    log: (this: void, where: string, name: string, why: string) => void;
+}
+
+interface Patch {
+    lib: LuaTable<string, unknown>;
+    key: string;
+    original: unknown;
+    wrapper: unknown;
 }
 
 /**
  * Outgoing connections to names the target knows go where it says, never
  * through DNS. On 13 that is a hook on each host (see hook_host_routing); on
  * 0.12 mod_s2s builds its resolver with service.new() right before it
- * connects and offers no event to replace it, so that constructor is wrapped
- * once per process and asks `state.target`.
+ * connects and offers no event to replace it, so the service.new wrapper of
+ * gate_dns asks `state.target` there.
  */
 export function route_outgoing(state: RoutingState, target: ConnectTarget): void {
     state.target = target;
-    if (has_prefixed_libraries) return;
-    const service = require_lib<ServiceResolverLib>("net.resolvers.service");
-    if (state.wrapper !== undefined && service.new === state.wrapper) return;
-    const original = service.new;
-    const wrapper: NewServiceResolver = (hostname, serviceName, connType, extra) => {
-        const pending = state.pending;
-        state.pending = undefined;
-        const fromHost = pending !== undefined && pending.to_host === hostname ? pending.from_host : undefined;
-        const route = state.target;
-        const resolver = route === undefined ? undefined : route(fromHost, hostname);
-        if (resolver === undefined) return original(hostname, serviceName, connType, extra);
-        // The direct-TLS ("xmpps-server") lookup has no v6.alt equivalent.
-        return serviceName === "xmpp-server" ? resolver : exhausted(hostname);
-    };
-    service.new = wrapper;
-    state.service = service;
-    state.original = original;
-    state.wrapper = wrapper;
 }
 
-/** Undo route_outgoing: Prosody's own resolver again, as before the module. */
-export function unroute_outgoing(state: RoutingState): void {
-    if (state.service !== undefined && state.original !== undefined && state.service.new === state.wrapper) {
-        state.service.new = state.original;
+/** A resolver without targets for a name the gate refuses: its use is logged. */
+function refusedResolver(state: RoutingState, where: string, hostname: string, why: string): ConnectResolver {
+    return {
+        hostname,
+        last_error: why,
+        next(callback) {
+            if (state.gate !== undefined) state.gate.log(where, hostname, why);
+            callback();
+        },
+    };
+}
+
+function refusalOf(state: RoutingState, name: unknown): string | undefined {
+    if (type(name) !== "string" || state.gate === undefined) return undefined;
+    return state.gate.refusal(name as string);
+}
+
+/** Replace lib[key] with wrapper, once per process; remembered for unroute_outgoing. */
+function patch(state: RoutingState, lib: unknown, key: string, wrapper: unknown): void {
+    const table = lib as LuaTable<string, unknown>;
+    if (type(table) !== "table" || table.get(key) === undefined) return;
+    const patches = state.patches ?? new LuaTable<number, Patch>();
+    state.patches = patches;
+    patches.set(patches.length() + 1, { lib: table, key, original: table.get(key), wrapper });
+    table.set(key, wrapper);
+}
+
+/** A DNS resolver object that answers refused names with an error and asks DNS for the rest. */
+function gatedDnsResolver(state: RoutingState, inner: DnsResolver, promiseLib: { reject(this: void, why: unknown): unknown }): DnsResolver {
+    const gated = {
+        lookup(this: DnsResolver, handler: DnsHandler, qname: string, qtype?: string, qclass?: string): unknown {
+            const why = refusalOf(state, qname);
+            if (why === undefined) return inner.lookup(handler, qname, qtype, qclass);
+            state.gate?.log("DNS lookup", qname, why);
+            handler(undefined, why);
+            return undefined;
+        },
+        lookup_promise(this: DnsResolver, qname: string, qtype?: string, qclass?: string): unknown {
+            const why = refusalOf(state, qname);
+            if (why === undefined && inner.lookup_promise !== undefined) return inner.lookup_promise(qname, qtype, qclass);
+            state.gate?.log("DNS lookup", qname, why as string);
+            return promiseLib.reject(why);
+        },
+    };
+    return setmetatable(gated, { __index: inner }) as unknown as DnsResolver;
+}
+
+/**
+ * The last gate (SPEC 3.2), on every build: whatever path leads there, no
+ * DNS-based resolver of the process is asked a name that `gate.refusal`
+ * refuses. Prosody's resolvers (net.resolvers.service and .basic) hand out,
+ * for such a name, a resolver without targets whose use is logged; the DNS
+ * API under them (net.adns, or net.unbound in its place) answers it with an
+ * error and sends nothing. The libraries are patched once per process and
+ * ask `state.gate` (and on 0.12 `state.target`), which a reload swaps.
+ */
+export function gate_dns(state: RoutingState, gate: DnsGate): void {
+    state.gate = gate;
+    if (state.patches !== undefined) return;
+    const service = require_lib<ServiceResolverLib>("net.resolvers.service");
+    // Reloaded over a version of this module that wrapped service.new itself.
+    if (state.wrapper !== undefined && service.new === state.wrapper && state.original !== undefined) service.new = state.original;
+    state.service = undefined;
+    state.original = undefined;
+    state.wrapper = undefined;
+    const originalService = service.new;
+    const serviceWrapper: NewServiceResolver = (hostname, serviceName, connType, extra) => {
+        if (!has_prefixed_libraries) {
+            const pending = state.pending;
+            state.pending = undefined;
+            const fromHost = pending !== undefined && pending.to_host === hostname ? pending.from_host : undefined;
+            const route = state.target;
+            const resolver = route === undefined ? undefined : route(fromHost, hostname);
+            // The direct-TLS ("xmpps-server") lookup has no v6.alt equivalent.
+            if (resolver !== undefined) return serviceName === "xmpp-server" ? resolver : exhausted(hostname);
+        }
+        const why = refusalOf(state, hostname);
+        if (why !== undefined) return refusedResolver(state, `${serviceName} resolver`, hostname, why);
+        return originalService(hostname, serviceName, connType, extra);
+    };
+    patch(state, service, "new", serviceWrapper);
+    const basic = require_lib<BasicResolverLib>("net.resolvers.basic");
+    const originalBasic = basic.new;
+    const basicWrapper: NewBasicResolver = (hostname, port, connType, extra) => {
+        const why = refusalOf(state, hostname);
+        if (why !== undefined) return refusedResolver(state, "address resolver", hostname, why);
+        return originalBasic(hostname, port, connType, extra);
+    };
+    patch(state, basic, "new", basicWrapper);
+    const adns = require_lib<AdnsLib>("net.adns");
+    const promiseLib = require_lib<{ reject(this: void, why: unknown): unknown }>("util.promise");
+    const originalResolver = adns.resolver;
+    patch(state, adns, "resolver", () => gatedDnsResolver(state, originalResolver(), promiseLib));
+    const originalLookup = adns.lookup;
+    if (originalLookup !== undefined) {
+        patch(state, adns, "lookup", (handler: DnsHandler, qname: string, qtype?: string, qclass?: string) => {
+            const why = refusalOf(state, qname);
+            if (why === undefined) return originalLookup(handler, qname, qtype, qclass);
+            state.gate?.log("DNS lookup", qname, why);
+            handler(undefined, why);
+            return undefined;
+        });
     }
+}
+
+/** Undo route_outgoing and gate_dns: Prosody's own resolvers again, as before the module. */
+export function unroute_outgoing(state: RoutingState): void {
+    if (state.patches !== undefined) {
+        for (const [, p] of state.patches) {
+            if (p.lib.get(p.key) === p.wrapper) p.lib.set(p.key, p.original);
+        }
+    }
+    state.patches = undefined;
+    state.gate = undefined;
     state.target = undefined;
     state.service = undefined;
     state.original = undefined;

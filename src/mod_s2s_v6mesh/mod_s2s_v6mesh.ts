@@ -23,6 +23,7 @@ type CompatLib = typeof import("./compat");
 type StanzaLib = typeof import("prosody.util.stanza");
 type NetLib = typeof import("prosody.util.net");
 type JidLib = typeof import("prosody.util.jid");
+type EncodingsLib = typeof import("prosody.util.encodings");
 type NetServerLib = typeof import("prosody.net.server");
 type NetConnection = import("prosody.net.server").Connection;
 
@@ -44,6 +45,7 @@ const netserver = compat.require_lib<NetServerLib>("net.server");
 const socketlib = require("socket") as typeof import("socket");
 const netutil = compat.require_lib<NetLib>("util.net");
 const jid = compat.require_lib<JidLib>("util.jid");
+const idnaToAscii = compat.require_lib<EncodingsLib>("util.encodings").idna.to_ascii;
 
 /**
  * Any other file that does not load, or a bad option, leaves the module
@@ -65,13 +67,47 @@ const shell = loadOrFail<ShellLib>("shell");
 const dns = loadOrFail<DnsLib>("dns");
 
 const S2S_PORT = 5269;
-const SUFFIX = ".v6.alt";
 const string_sub = string.sub;
+
+/* ---------------------------------------------------------------------- */
+/* Names as the layers below read them (SPEC 3.2)                           */
+
+/**
+ * The .v6.alt name that `name` is once Prosody's DNS layer has read it
+ * (IDNA, trailing dots, case), or undefined when it is none. Every check
+ * point asks this, never a suffix test of its own. Without the codec (it did
+ * not load) anything that might be one counts as one.
+ */
+function meshName(name: string | undefined): string | undefined {
+    if (name === undefined) return undefined;
+    if (v6alt !== undefined) return v6alt.mesh_name(name, idnaToAscii);
+    const lowered = string.lower(name);
+    return string.find(lowered, "v6", 1, true)[0] !== undefined && string.find(lowered, "alt", 1, true)[0] !== undefined ? name : undefined;
+}
+
+/** How an operator reads a name the module refused: as written, and as DNS would see it. */
+function spelled(name: string, read: string): string {
+    return name === read ? name : `${name} (read as ${read})`;
+}
+
+/** The last gate: no resolver of the process is ever asked a name under v6.alt. */
+const dnsGate: import("./compat").DnsGate = {
+    refusal(name) {
+        const read = v6alt !== undefined ? v6alt.normalize(name) : string.lower(name);
+        if (string_sub(read, -6) !== "v6.alt" && meshName(name) === undefined) return undefined;
+        return `mod_s2s_v6mesh: ${name} is a .v6.alt name, which is never looked up in DNS`;
+    },
+    log(where, name, why) {
+        module.log("warn", "Refused the %s for %s: %s", where, name, why);
+    },
+};
 
 /* ---------------------------------------------------------------------- */
 /* Settings, per host                                                       */
 
 interface HostSettings {
+    /** Why this host's .v6.alt federation is closed (a bad option of its own), if it is. */
+    closed?: string;
     policy: Policy;
     lax: boolean;
     /** Some range has allow = false: incoming streams need an address check. */
@@ -109,11 +145,17 @@ function readSettings(m: ProsodyModule): HostSettings {
     return { policy, lax, blocks, refusals: new LuaTable(), refusalCount: 0 };
 }
 
-/** Read every host's settings at once, so that one bad host stops the load before anything is hooked. */
-function readAllSettings(): HostSettings {
-    const global = readSettings(module);
-    for (const [host] of prosody.hosts) settingsByHost.set(host, readSettings(module.context(host)));
-    return global;
+/**
+ * One host's settings, read and validated as at load whenever the host
+ * comes (at load, activated later, or reloaded): a bad option of its own
+ * closes that host's .v6.alt federation, never falls back to looser ones.
+ */
+function readHostSettings(host: string): HostSettings {
+    const [ok, result] = pcall(readSettings, module.context(host));
+    if (ok) return result as HostSettings;
+    const why = `Invalid configuration for ${tostring(result)}`;
+    module.log("error", "%s; .v6.alt federation of %s is closed until this is fixed and the module reloaded", why, host);
+    return { closed: why, policy: globalSettings.policy, lax: false, blocks: false, refusals: new LuaTable(), refusalCount: 0 };
 }
 
 /** The in-Prosody .v6.alt resolver (SPEC section 6): global options only. */
@@ -144,9 +186,13 @@ function readDnsSettings(): DnsSettings {
 let globalSettings = undefined as unknown as HostSettings;
 let dnsSettings = undefined as unknown as DnsSettings;
 if (failure === undefined) {
-    const [ok, result] = pcall(readAllSettings);
-    if (ok) globalSettings = result as HostSettings;
-    else failure = `Invalid configuration: ${tostring(result)}`;
+    const [ok, result] = pcall(readSettings, module);
+    if (ok) {
+        globalSettings = result as HostSettings;
+        for (const [host] of prosody.hosts) settingsByHost.set(host, readHostSettings(host));
+    } else {
+        failure = `Invalid configuration: ${tostring(result)}`;
+    }
 }
 if (failure === undefined) {
     const [ok, result] = pcall(readDnsSettings);
@@ -204,8 +250,9 @@ function refreshOwnAddresses(): void {
     const fresh = new LuaTable<string, string>();
     for (const [packed] of machineAddresses()) fresh.set(packed, "an address of this machine");
     for (const [host] of prosody.hosts) {
-        if (string_sub(host, -7) === SUFFIX) {
-            const [packed] = v6alt.decode(host, true);
+        const name = meshName(host);
+        if (name !== undefined) {
+            const [packed] = v6alt.decode(name, true);
             if (packed !== undefined && fresh.get(packed) !== `the address of this server's own host ${host}`) {
                 fresh.set(packed, `the address of this server's own host ${host}`);
             }
@@ -223,7 +270,6 @@ function refreshOwnAddresses(): void {
 /* ---------------------------------------------------------------------- */
 /* Outgoing                                                                 */
 
-/** Answer a stanza we will not route with an error, unless it is one itself. */
 /**
  * Destinations whose refusal has been logged at info level: repeats go to
  * debug, so that a user cannot grow the log as fast as they can send.
@@ -231,21 +277,26 @@ function refreshOwnAddresses(): void {
 let refusalsLogged = new LuaTable<string, boolean>();
 let refusalsLoggedCount = 0;
 
-function refusalLogLevel(toHost: string): "info" | "debug" {
-    if (refusalsLogged.get(toHost)) return "debug";
+/**
+ * `key` says what was refused: the decoded address (so that rotating the
+ * subdomains of one name, or its spellings, logs once) or the reason.
+ */
+function refusalLogLevel(key: string): "info" | "debug" {
+    if (refusalsLogged.get(key)) return "debug";
     if (refusalsLoggedCount >= 4096) {
         refusalsLogged = new LuaTable();
         refusalsLoggedCount = 0;
     }
-    refusalsLogged.set(toHost, true);
+    refusalsLogged.set(key, true);
     refusalsLoggedCount += 1;
     return "info";
 }
 
-function bounce(event: RouteEvent, condition: string, text: string): true {
+/** Answer a stanza we will not route with an error, unless it is one itself. */
+function bounce(event: RouteEvent, condition: string, text: string, logKey: string): true {
     const stanza = event.stanza;
     const stanzaType = stanza.attr.type;
-    module.log(refusalLogLevel(event.to_host), "Not sending %s from %s to %s: %s", stanza.name, tostring(stanza.attr.from), event.to_host, text);
+    module.log(refusalLogLevel(logKey), "Not sending %s from %s to %s: %s", stanza.name, tostring(stanza.attr.from), event.to_host, text);
     // Only stanzas get an error back; dialback and other stream elements,
     // errors, results and unavailable presence are just dropped.
     if (stanza.name !== "message" && stanza.name !== "presence" && stanza.name !== "iq") return true;
@@ -258,12 +309,14 @@ function bounce(event: RouteEvent, condition: string, text: string): true {
 /** route/remote on every host: other domains cost one suffix test. */
 function checkRoute(event: RouteEvent): true | undefined {
     const toHost = event.to_host;
-    if (string_sub(toHost, -7) !== SUFFIX) return undefined;
+    const name = meshName(toHost);
+    if (name === undefined) return undefined;
     const settings = settingsFor(event.from_host);
-    const [packed, err] = v6alt.decode(toHost, settings.lax);
-    if (packed === undefined) return bounce(event, "remote-server-not-found", err as string);
+    if (settings.closed !== undefined) return bounce(event, "service-unavailable", `mod_s2s_v6mesh: ${settings.closed}`, `closed ${event.from_host}`);
+    const [packed, err, code] = v6alt.decode(name, settings.lax);
+    if (packed === undefined) return bounce(event, "remote-server-not-found", name === toHost ? (err as string) : `${toHost} is read as ${name}: ${err}`, `malformed ${code}`);
     const refused = refusalFor(settings, packed);
-    if (refused !== false) return bounce(event, "policy-violation", `${toHost} is ${refused}; this server does not connect there`);
+    if (refused !== false) return bounce(event, "policy-violation", `${spelled(toHost, name)} is ${refused}; this server does not connect there`, packed);
     return undefined;
 }
 
@@ -289,15 +342,17 @@ function addressResolver(hostname: string, address: string): ConnectResolver {
  * decides afresh with the machine's current addresses.
  */
 function connectTarget(fromHost: string | undefined, toHost: string): ConnectResolver | undefined {
-    if (string_sub(toHost, -7) !== SUFFIX) return undefined;
+    const name = meshName(toHost);
+    if (name === undefined) return undefined;
     const settings = settingsFor(fromHost);
-    const [packed, err] = v6alt.decode(toHost, settings.lax);
+    if (settings.closed !== undefined) return compat.exhausted(toHost, `mod_s2s_v6mesh: ${settings.closed}`);
+    const [packed, err] = v6alt.decode(name, settings.lax);
     if (packed === undefined) return compat.exhausted(toHost, err);
     refreshOwnAddresses();
     const decision = policies.decide(settings.policy, packed);
     if (decision.refused !== undefined) {
-        module.log("warn", "Not connecting from %s to %s: it is %s", tostring(fromHost), toHost, decision.refused);
-        return compat.exhausted(toHost, `${toHost} is ${decision.refused}`);
+        module.log("warn", "Not connecting from %s to %s: it is %s", tostring(fromHost), spelled(toHost, name), decision.refused);
+        return compat.exhausted(toHost, `${spelled(toHost, name)} is ${decision.refused}`);
     }
     return addressResolver(toHost, decision.address);
 }
@@ -342,9 +397,11 @@ function goWithoutTls(session: S2SSession, peer: string, decision: Decision): vo
 function onOutgoingCreated(event: { session: S2SSession }): void {
     const session = event.session;
     const toHost = session.to_host as string;
-    if (string_sub(toHost, -7) !== SUFFIX) return;
+    const name = meshName(toHost);
+    if (name === undefined) return;
     const settings = settingsFor(session.from_host);
-    const [packed] = v6alt.decode(toHost, settings.lax);
+    if (settings.closed !== undefined) return;
+    const [packed] = v6alt.decode(name, settings.lax);
     if (packed === undefined) return;
     const decision = policies.decide(settings.policy, packed);
     meshState(session).address = decision.address;
@@ -365,7 +422,8 @@ function peerAddress(session: S2SSession): string | undefined {
     let ip = session.ip;
     if (ip === undefined && session.conn !== undefined) ip = (session.conn as { ip(this: void): string | undefined }).ip();
     if (ip === undefined) return undefined;
-    const [packed] = v6alt.parse_ip(ip);
+    // IPv4 peers as ::ffff:a.b.c.d, so that IPv4-mapped ranges match them.
+    const [packed] = v6alt.parse_ip(string.find(ip, ":", 1, true)[0] === undefined ? `::ffff:${ip}` : ip);
     return packed;
 }
 
@@ -380,15 +438,17 @@ function judgePeer(
     localHost: string | undefined
 ): LuaMultiReturn<[string | false | undefined, Decision | undefined]> {
     const settings = settingsFor(localHost);
-    if (peer === undefined || string_sub(peer, -7) !== SUFFIX) {
+    const name = peer === undefined ? undefined : meshName(peer);
+    if (name === undefined) {
         if (!settings.blocks) return $multi(undefined, undefined);
         const address = peerAddress(session);
         if (address === undefined) return $multi(undefined, undefined);
         const decision = policies.decide(settings.policy, address);
         return $multi(decision.blocked ? `its address [${decision.address}] is ${decision.refused}` : false, decision);
     }
-    const [packed, err] = v6alt.decode(peer, settings.lax);
-    if (packed === undefined) return $multi(err as string, undefined);
+    if (settings.closed !== undefined) return $multi(`the .v6.alt federation of ${tostring(localHost)} is closed (${settings.closed})`, undefined);
+    const [packed, err] = v6alt.decode(name, settings.lax);
+    if (packed === undefined) return $multi(name === peer ? (err as string) : `it is read as ${name}: ${err}`, undefined);
     const decision = policies.decide(settings.policy, packed);
     if (peerAddress(session) !== packed) {
         return $multi(`that name belongs to ${decision.address}, the connection is from ${tostring(session.ip)}`, decision);
@@ -406,7 +466,7 @@ function checkPeer(session: S2SSession, peer: string | undefined, localHost: str
     const [why, decision] = judgePeer(session, peer, localHost);
     if (why === undefined) return undefined;
     if (why !== false) return refuse(session, peer ?? "(no name)", why);
-    if (peer === undefined || string_sub(peer, -7) !== SUFFIX) return undefined;
+    if (peer === undefined || meshName(peer) === undefined) return undefined;
     return decision;
 }
 
@@ -450,6 +510,19 @@ function onStreamFeatures(event: { origin: S2SSession }): void {
     if (decision === undefined || decision === false) return;
     meshState(session).address = decision.address;
     if (!decision.use_tls && !session.secure) goWithoutTls(session, peer as string, decision);
+}
+
+/**
+ * A dialback claim (db:result, or a db:verify that asks about a key) on an
+ * incoming stream, before mod_dialback acts on it: a db:result would make
+ * this server open a connection to the claimed name to verify it.
+ */
+function onDialbackClaim(event: StanzaEvent): true | undefined {
+    const session = event.origin;
+    if (session.direction !== "incoming" || event.stanza.attr.type !== undefined) return undefined;
+    const claimed = event.stanza.attr.from;
+    if (claimed === undefined) return undefined;
+    return checkPeer(session, claimed, event.stanza.attr.to ?? session.to_host) === false ? true : undefined;
 }
 
 /**
@@ -500,7 +573,7 @@ function checkDelivery(localHost: string, event: StanzaEvent): true | undefined 
     const remote = from === undefined ? session.from_host : jid.host(from);
     if (remote === undefined) return undefined;
     const state = session.v6mesh;
-    if (state === undefined && string_sub(remote, -7) !== SUFFIX && !settingsFor(localHost).blocks) return undefined;
+    if (state === undefined && meshName(remote) === undefined && !settingsFor(localHost).blocks) return undefined;
     const mesh = meshState(session);
     if (mesh.epoch !== epoch || mesh.verdicts === undefined) {
         mesh.verdicts = new LuaTable();
@@ -549,6 +622,8 @@ function coverHost(host: string): void {
     module.hook_object_event(events, "s2sout-created", onOutgoingCreated, 100);
     module.hook_object_event(events, "s2s-stream-features", onStreamFeatures, 1000);
     module.hook_object_event(events, "s2s-authenticated", onAuthenticated, 1000);
+    module.hook_object_event(events, "stanza/jabber:server:dialback:result", onDialbackClaim, 1000);
+    module.hook_object_event(events, "stanza/jabber:server:dialback:verify", onDialbackClaim, 1000);
     for (const name of DELIVERY_EVENTS) {
         module.hook_object_event<StanzaEvent>(events, name, (event) => checkDelivery(host, event), 2000);
     }
@@ -557,10 +632,11 @@ function coverHost(host: string): void {
 
 /** Warn about a .v6.alt host that peers will not accept. */
 function diagnoseHost(host: string): void {
-    if (string_sub(host, -7) !== SUFFIX) return;
-    const [packed, err] = v6alt.decode(host);
+    const name = meshName(host);
+    if (name === undefined) return;
+    const [packed, err] = v6alt.decode(name);
     if (packed === undefined) {
-        const [laxPacked] = v6alt.decode(host, true);
+        const [laxPacked] = v6alt.decode(name, true);
         const hint = laxPacked !== undefined ? `; its canonical name is ${v6alt.encode(laxPacked)[0]}` : "";
         module.log("warn", "%s%s. Peers running this module will refuse it.", err as string, hint);
         return;
@@ -574,13 +650,7 @@ function diagnoseHost(host: string): void {
 }
 
 function onHostActivated(host: string): void {
-    const [ok, result] = pcall(readSettings, module.context(host));
-    if (ok) {
-        settingsByHost.set(host, result as HostSettings);
-    } else {
-        // Fail closed: the host keeps no looser settings than the global ones.
-        module.log("error", "Invalid configuration for %s, using the global s2s_v6mesh settings for it: %s", host, tostring(result));
-    }
+    settingsByHost.set(host, readHostSettings(host));
     coverHost(host);
     refreshOwnAddresses();
     newEpoch();
@@ -595,7 +665,7 @@ function coverHostClosed(host: string): void {
     module.hook_object_event<RouteEvent>(
         entry.events,
         "route/remote",
-        (event) => (string_sub(event.to_host, -7) === SUFFIX ? bounce(event, "service-unavailable", `mod_s2s_v6mesh: ${failure}`) : undefined),
+        (event) => (meshName(event.to_host) !== undefined ? bounce(event, "service-unavailable", `mod_s2s_v6mesh: ${failure}`, "closed") : undefined),
         100
     );
 }
@@ -623,8 +693,9 @@ if (failure === undefined) {
     module.hook<string>("host-activated", coverHostClosed);
     module.hook<string>("host-deactivated", (host) => covered.delete(host));
     const why = `mod_s2s_v6mesh: ${failure}`;
-    routing.target = (_fromHost, toHost) => (string_sub(toHost, -7) === SUFFIX ? compat.exhausted(toHost, why) : undefined);
+    routing.target = (_fromHost, toHost) => (meshName(toHost) !== undefined ? compat.exhausted(toHost, why) : undefined);
 }
+compat.gate_dns(routing, dnsGate);
 
 // This instance is in force (open or closed): drop the guards an earlier
 // instance left while it was being reloaded.
@@ -638,7 +709,7 @@ routing.closed = undefined;
 /** A host that lists the module: a per-host reload re-reads that host's options. */
 module.add_host = (hostModule: ProsodyModule) => {
     if (failure !== undefined) return;
-    settingsByHost.set(hostModule.host, readSettings(hostModule));
+    settingsByHost.set(hostModule.host, readHostSettings(hostModule.host));
     newEpoch();
 };
 
@@ -776,9 +847,8 @@ if (failure === undefined) {
 function closeRouting(why: string): void {
     routing.closed = why;
     const refuseRoute = (event: RouteEvent) =>
-        string_sub(event.to_host, -7) === SUFFIX ? bounce(event, "service-unavailable", `${routing.closed ?? why}; not sending to ${event.to_host}`) : undefined;
-    const refuseConnect = (toHost: string) =>
-        string_sub(toHost, -7) === SUFFIX ? compat.exhausted(toHost, routing.closed ?? why) : undefined;
+        meshName(event.to_host) !== undefined ? bounce(event, "service-unavailable", `${routing.closed ?? why}; not sending to ${event.to_host}`, "reloading") : undefined;
+    const refuseConnect = (toHost: string) => (meshName(toHost) !== undefined ? compat.exhausted(toHost, routing.closed ?? why) : undefined);
     routing.target = (_fromHost, toHost) => refuseConnect(toHost);
     const unguard = new LuaTable<number, (this: void) => void>();
     for (const [, entry] of prosody.hosts) unguard.set(unguard.length() + 1, compat.guard_host_routing(entry.events, refuseRoute, refuseConnect));

@@ -45,9 +45,10 @@ export function get_domain(ip: unknown): ShellResult {
 export function get_ip(name: unknown, lax: boolean): ShellResult {
     const bad = badArgument("get_ip", "a .v6.alt name", name, `v6alt:get_ip("fiabbgadu-e.v6.alt")`);
     if (bad !== undefined) return fail(bad);
-    const [ip, err] = v6alt.name_to_ip(name as string, lax);
-    if (ip === undefined) return fail(err as string);
-    return $multi(true, `IP address: ${ip}`);
+    const read = v6alt.mesh_name(name as string) ?? (name as string);
+    const [ip, err] = v6alt.name_to_ip(read, lax);
+    if (ip === undefined) return fail(read === name ? (err as string) : `${name} is read as ${read}: ${err}`);
+    return $multi(true, read === name ? `IP address: ${ip}` : `IP address: ${ip} (${name} is read as ${read})`);
 }
 
 export function range(ctx: ShellContext, target: unknown, host: unknown): ShellResult {
@@ -64,7 +65,11 @@ export function range(ctx: ShellContext, target: unknown, host: unknown): ShellR
     let packed: string | undefined;
     let err: string | undefined;
     if (string.find(text, ":", 1, true)[0] !== undefined) [packed, err] = v6alt.parse_ip(text);
-    else [packed, err] = v6alt.decode(text, ctx.lax(hostName));
+    else {
+        const read = v6alt.mesh_name(text) ?? text;
+        [packed, err] = v6alt.decode(read, ctx.lax(hostName));
+        if (packed === undefined && read !== text) err = `${text} is read as ${read}: ${err}`;
+    }
     if (packed === undefined) return fail(err as string);
     const decision = decide(policy, packed);
     return $multi(true, `[${decision.address}] ${describe(decision)}`);

@@ -116,6 +116,63 @@ export function is_v6alt(name: string): boolean {
     return string.sub(name, -7) === suffix;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Names as the layers below read them (SPEC 3.2)                         */
+
+/** UTF-8 of U+3002, U+FF0E and U+FF61: IDNA reads each as a label separator. */
+const IDNA_DOTS = [string.char(227, 128, 130), string.char(239, 188, 142), string.char(239, 189, 161)];
+const NON_ASCII = "[" + string.char(128) + "-" + string.char(255) + "]";
+const BYTE_DOT = 46;
+const BYTE_t = 116;
+const BYTE_T = 84;
+
+/**
+ * The name as DNS would be asked for it: IDNA's other label separators
+ * (U+3002, U+FF0E, U+FF61) as ".", trailing dots dropped (resolvers drop
+ * them), ASCII letters lowercased (DNS ignores their case).
+ */
+export function normalize(name: string): string {
+    let text = name;
+    if (string.find(text, NON_ASCII)[0] !== undefined) {
+        for (const dot of IDNA_DOTS) [text] = string.gsub(text, dot, ".");
+    }
+    let last = text.length;
+    while (last > 0 && string.byte(text, last) === BYTE_DOT) last -= 1;
+    return string.lower(string.sub(text, 1, last));
+}
+
+function underV6alt(name: string): boolean {
+    return name === "v6.alt" || string.sub(name, -7) === suffix;
+}
+
+/**
+ * The .v6.alt name that `name` is to the layers below Prosody, normalized
+ * (see normalize), or undefined when it is none. `toAscii` is the IDNA
+ * conversion those layers apply (Prosody's util.encodings.idna.to_ascii):
+ * when given, a non-ASCII name that it turns into a .v6.alt name is one.
+ * Names that cannot be one (the last character is not "t", "T", "." or
+ * non-ASCII) cost a single byte test.
+ */
+export function mesh_name(name: string, toAscii?: (this: void, name: string) => string | undefined): string | undefined {
+    const lastByte = string.byte(name, -1);
+    if (lastByte === undefined || (lastByte !== BYTE_t && lastByte !== BYTE_T && lastByte !== BYTE_DOT && lastByte < 128)) return undefined;
+    if (string.sub(name, -7) === suffix && string.find(name, "[^a-z0-9%.%-]")[0] === undefined) return name;
+    if (toAscii !== undefined && string.find(name, NON_ASCII)[0] !== undefined) {
+        const [ok, ascii] = pcall(toAscii, name);
+        if (ok && type(ascii) === "string") {
+            const read = normalize(ascii as string);
+            if (underV6alt(read)) return read;
+        }
+    }
+    const normalized = normalize(name);
+    return underV6alt(normalized) ? normalized : undefined;
+}
+
+/** Whether a DNS query name is under v6.alt (or ends in it) once normalized: the resolvers' last gate. */
+export function reaches_v6alt(name: string): boolean {
+    return string.sub(normalize(name), -6) === "v6.alt";
+}
+
 type DecodeResult = LuaMultiReturn<[string, undefined, undefined] | [undefined, string, RejectCode]>;
 
 /** Control characters (a newline, say) as \ddd, so that every message is one line. */

@@ -94,6 +94,32 @@ shell_err() { # NAME ARGS...
   fi
 }
 
+# The last gate (SPEC 3.2): Prosody's own resolvers and its DNS API, called
+# directly as a path nobody thought of would, never ask DNS for a name under
+# v6.alt; a canary name right after it must reach the capture.
+GATE_LUA='>local function lib(n) local ok, l = pcall(require, "prosody." .. n); if ok then return l end; l = require(n); return l end
+local out = {}
+local r = lib("net.resolvers.service").new("muc.a-e.V6.ALT.", "xmpp-server", "tcp", {})
+r:next(function(...) out[#out + 1] = "service:" .. select("#", ...) end)
+local b = lib("net.resolvers.basic").new("x.v6.alt", 5269, "tcp", {})
+b:next(function(...) out[#out + 1] = "basic:" .. select("#", ...) end)
+lib("net.adns").resolver():lookup(function(a, e) out[#out + 1] = "adns:" .. tostring(a) .. ":" .. tostring(e) end, "_xmpp-server._tcp.a-e.v6.alt", "SRV", "IN")
+lib("net.adns").resolver():lookup(function() end, "canary-NAME.example", "AAAA", "IN")
+return table.concat(out, " ")'
+gate_check() { # NAME
+  local name=$1 rc=0 want
+  want="Result: service:0 basic:0 adns:nil:mod_s2s_v6mesh: _xmpp-server._tcp.a-e.v6.alt is a .v6.alt name, which is never looked up in DNS"
+  prosody_shell "$name" "$(tr '\n' ' ' <<<"${GATE_LUA//NAME/$name}")" || rc=$?
+  if ((rc == 0)) && [[ $V6M_OUT == "$want" ]]; then
+    v6m_ok "$name: Prosody's service and address resolvers and its DNS API give nothing for .v6.alt names"
+  else
+    v6m_not_ok "$name: Prosody's service and address resolvers and its DNS API give nothing for .v6.alt names" "exit $rc, stdout '$V6M_OUT', stderr '$V6M_ERR'"
+  fi
+  prosody_log_wait "$name" "Refused the DNS lookup for _xmpp-server\._tcp\.a-e\.v6\.alt: " 5 >/dev/null &&
+    prosody_log_grep "$name" "Refused the address resolver for x\\.v6\\.alt: "
+  v6m_check "$name: the gate logs each refusal" test $? -eq 0
+}
+
 for name in one two; do
   if ! prosody_start "$name"; then
     v6m_not_ok "$name: starts with the module (Prosody $version)" "see log tail above"
@@ -111,11 +137,20 @@ for name in one two; do
   shell_ok "$name" "OK: IP address: 2a00:1098:3a0::1" v6alt get_ip fiabbgadu-e.v6.alt
   shell_ok "$name" "OK: Encoded hostname: a-e.v6.alt" 'v6alt:get_domain("::1")'
   shell_err "$name" v6alt get_domain nonsense
-  shell_err "$name" v6alt get_ip FIABBGADU-E.v6.alt
+  shell_ok "$name" "OK: IP address: 2a00:1098:3a0::1 (FIABBGADU-E.v6.alt. is read as fiabbgadu-e.v6.alt)" v6alt get_ip FIABBGADU-E.v6.alt.
   shell_err "$name" v6alt get_ip fiabbgaduaaaaaaaaaaaaaaaae.v6.alt
+  shell_err "$name" v6alt get_ip $'a-0\xe3\x80\x82v6.alt'   # U+3002 as the first dot
+  gate_check "$name"
 done
 
-v6m_check_eq "no DNS packets at all" 0 "$(dns_count)"
+# Only the canaries went to DNS.
+queries=$(dns_queries)
+if grep -q "canary-one" <<<"$queries" && grep -q "canary-two" <<<"$queries"; then
+  v6m_ok "the DNS capture saw both servers' canary queries"
+else
+  v6m_not_ok "the DNS capture saw both servers' canary queries" "$(head -n 5 <<<"$queries")"
+fi
+v6m_check_eq "no DNS packets other than the canaries" 0 "$(grep -vc canary- <<<"$queries")"
 for name in one two; do
   prosody_stop "$name"
   if prosody_running "$name"; then
