@@ -271,14 +271,14 @@ while IFS=$'\t' read -r k i s loc; do
   echo "$to" >"$V6M_TMP/probe-r-$k-$i.to"
   # -: no 'from' in the header, so the name first appears in the dialback element.
   set -- header - "$to" features features \
-    send "<db:result from='$s' to='$to'>$key</db:result>" closed dialback 3
+    send "<db:result from='$s' to='$to'>$key</db:result>" closed dialback 6
   printf '%s\0' "$@" >"$V6M_TMP/probe-r-$k-$i.args"
   set -- header - "$to" features features \
     send "<db:verify from='$s' to='$to' id='v$i'>$key</db:verify>" \
-    wait verify '<db:verify[^>]*?(/>|>.*?</db:verify>)|</stream:stream>' 3
+    wait verify '<db:verify[^>]*?(/>|>.*?</db:verify>)|</stream:stream>' 6
   printf '%s\0' "$@" >"$V6M_TMP/probe-v-$k-$i.args"
 done <"$spell"
-wave=60
+wave=30
 t0=$SECONDS
 for ((w = 0; w < ${#probe_ids[@]}; w += wave)); do
   for id in "${probe_ids[@]:w:wave}"; do
