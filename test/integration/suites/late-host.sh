@@ -177,6 +177,7 @@ if client_wait_for "$out" '"presence-sent"' 30; then
   client_start b "$V6M_TMP/bob-to-cara.out" send "${bargs[@]}" --to "cara@$dom_d" --body "B to the late bad host" --timeout 30 --linger-ms 8000
   pid_bs=$V6M_CLIENT_PID
   client_run a send "${aargs[@]}" --to "cara@$dom_d" --body "alice to cara" --timeout 20
+  alice_out="exit $?: $V6M_OUT $V6M_ERR"
   client_wait "$pid_bs" 40 >/dev/null
   sleep 1
   rc=0
@@ -184,7 +185,7 @@ if client_wait_for "$out" '"presence-sent"' 30; then
   if grep -qF '"body":"alice to cara"' "$out"; then
     v6m_ok "control: cara@$dom_d, online, receives alice@$dom_a's chat"
   else
-    v6m_not_ok "control: cara@$dom_d, online, receives alice@$dom_a's chat" "$(cut -c1-300 "$out" | tr '\n' ' ')"
+    v6m_not_ok "control: cara@$dom_d, online, receives alice@$dom_a's chat" "cara: $(cut -c1-300 "$out" | tr '\n' ' '); alice: $(tr '\n' ' ' <<<"$alice_out" | cut -c1-300)"
   fi
   if grep -qF 'B to the late bad host' "$out"; then
     v6m_not_ok "bob@$dom_b to cara@$dom_d is not delivered" "cara received it"
