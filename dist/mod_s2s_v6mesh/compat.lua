@@ -66,20 +66,30 @@ local function patch(state, lib, key, wrapper)
     patches[#patches + 1] = {lib = ____table, key = key, original = ____table[key], wrapper = wrapper}
     ____table[key] = wrapper
 end
+--- A lookup that answers refused names with an error (and sends nothing), and passes the rest to `ask`.
+local function gatedLookup(state, ask)
+    return function(handler, qname, qtype, qclass)
+        local why = refusalOf(state, qname)
+        if why == nil then
+            return ask(handler, qname, qtype, qclass)
+        end
+        local ____opt_1 = state.gate
+        if ____opt_1 ~= nil then
+            ____opt_1.log("DNS lookup", qname, why)
+        end
+        handler(nil, why)
+        return nil
+    end
+end
 --- A DNS resolver object that answers refused names with an error and asks DNS for the rest.
 local function gatedDnsResolver(state, inner, promiseLib)
+    local lookup = gatedLookup(
+        state,
+        function(handler, qname, qtype, qclass) return inner:lookup(handler, qname, qtype, qclass) end
+    )
     local gated = {
         lookup = function(self, handler, qname, qtype, qclass)
-            local why = refusalOf(state, qname)
-            if why == nil then
-                return inner:lookup(handler, qname, qtype, qclass)
-            end
-            local ____opt_1 = state.gate
-            if ____opt_1 ~= nil then
-                ____opt_1.log("DNS lookup", qname, why)
-            end
-            handler(nil, why)
-            return nil
+            return lookup(handler, qname, qtype, qclass)
         end,
         lookup_promise = function(self, qname, qtype, qclass)
             local why = refusalOf(state, qname)
@@ -168,24 +178,12 @@ function ____exports.gate_dns(state, gate)
             promiseLib
         ) end
     )
-    local originalLookup = adns.lookup
-    if originalLookup ~= nil then
+    if adns.lookup ~= nil then
         patch(
             state,
             adns,
             "lookup",
-            function(handler, qname, qtype, qclass)
-                local why = refusalOf(state, qname)
-                if why == nil then
-                    return originalLookup(handler, qname, qtype, qclass)
-                end
-                local ____opt_7 = state.gate
-                if ____opt_7 ~= nil then
-                    ____opt_7.log("DNS lookup", qname, why)
-                end
-                handler(nil, why)
-                return nil
-            end
+            gatedLookup(state, adns.lookup)
         )
     end
 end
@@ -215,13 +213,13 @@ function ____exports.hook_host_routing(globalModule, events, state)
             function(event)
                 local route = state.target
                 local session = event.session
-                local ____temp_9
+                local ____temp_7
                 if route == nil then
-                    ____temp_9 = nil
+                    ____temp_7 = nil
                 else
-                    ____temp_9 = route(session.from_host, session.to_host)
+                    ____temp_7 = route(session.from_host, session.to_host)
                 end
-                local resolver = ____temp_9
+                local resolver = ____temp_7
                 if resolver ~= nil then
                     event.resolver = resolver
                 end

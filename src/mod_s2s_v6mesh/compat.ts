@@ -127,15 +127,25 @@ function patch(state: RoutingState, lib: unknown, key: string, wrapper: unknown)
     table.set(key, wrapper);
 }
 
+type Lookup = (this: void, handler: DnsHandler, qname: string, qtype?: string, qclass?: string) => unknown;
+
+/** A lookup that answers refused names with an error (and sends nothing), and passes the rest to `ask`. */
+function gatedLookup(state: RoutingState, ask: Lookup): Lookup {
+    return (handler, qname, qtype, qclass) => {
+        const why = refusalOf(state, qname);
+        if (why === undefined) return ask(handler, qname, qtype, qclass);
+        state.gate?.log("DNS lookup", qname, why);
+        handler(undefined, why);
+        return undefined;
+    };
+}
+
 /** A DNS resolver object that answers refused names with an error and asks DNS for the rest. */
 function gatedDnsResolver(state: RoutingState, inner: DnsResolver, promiseLib: { reject(this: void, why: unknown): unknown }): DnsResolver {
+    const lookup = gatedLookup(state, (handler, qname, qtype, qclass) => inner.lookup(handler, qname, qtype, qclass));
     const gated = {
         lookup(this: DnsResolver, handler: DnsHandler, qname: string, qtype?: string, qclass?: string): unknown {
-            const why = refusalOf(state, qname);
-            if (why === undefined) return inner.lookup(handler, qname, qtype, qclass);
-            state.gate?.log("DNS lookup", qname, why);
-            handler(undefined, why);
-            return undefined;
+            return lookup(handler, qname, qtype, qclass);
         },
         lookup_promise(this: DnsResolver, qname: string, qtype?: string, qclass?: string): unknown {
             const why = refusalOf(state, qname);
@@ -193,16 +203,7 @@ export function gate_dns(state: RoutingState, gate: DnsGate): void {
     const promiseLib = require_lib<{ reject(this: void, why: unknown): unknown }>("util.promise");
     const originalResolver = adns.resolver;
     patch(state, adns, "resolver", () => gatedDnsResolver(state, originalResolver(), promiseLib));
-    const originalLookup = adns.lookup;
-    if (originalLookup !== undefined) {
-        patch(state, adns, "lookup", (handler: DnsHandler, qname: string, qtype?: string, qclass?: string) => {
-            const why = refusalOf(state, qname);
-            if (why === undefined) return originalLookup(handler, qname, qtype, qclass);
-            state.gate?.log("DNS lookup", qname, why);
-            handler(undefined, why);
-            return undefined;
-        });
-    }
+    if (adns.lookup !== undefined) patch(state, adns, "lookup", gatedLookup(state, adns.lookup));
 }
 
 /** Undo route_outgoing and gate_dns: Prosody's own resolvers again, as before the module. */
