@@ -11,7 +11,7 @@ out=build/rocks
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-for f in mod_s2s_v6mesh v6alt policy compat shell dns dnsd; do
+for f in mod_s2s_v6mesh v6alt policy compat shell dns dns_listener dnsd; do
   [[ -f dist/mod_s2s_v6mesh/$f.lua ]] || { echo "build-rock: dist/mod_s2s_v6mesh/$f.lua missing; run npm run build" >&2; exit 1; }
 done
 for f in bin/v6alt-dnsd contrib/v6alt-dnsd.service; do

@@ -271,7 +271,7 @@ describe("dist/mod_s2s_v6mesh under Prosody 0.12's require", function()
   it("has the module file and its libraries", function()
     local names = {}
     for _, path in ipairs(files) do names[path:match("([^/]+)%.lua$")] = true end
-    for _, name in ipairs({ "mod_s2s_v6mesh", "v6alt", "policy", "shell", "compat" }) do
+    for _, name in ipairs({ "mod_s2s_v6mesh", "v6alt", "policy", "shell", "dns", "dns_listener", "compat" }) do
       assert.is_true(names[name] == true, name .. ".lua is missing from " .. MODULE_DIR)
     end
   end)

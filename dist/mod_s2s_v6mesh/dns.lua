@@ -516,4 +516,170 @@ function ____exports.allowed(list, ip)
     end
     return false
 end
+--- Connections from allowed sources open at once, at most (per resolver process).
+local MAX_CONNECTIONS = 100
+____exports.TCP_MAX_CONNECTIONS = MAX_CONNECTIONS
+--- Connections from sources outside the allow list open at once, at most,
+-- counted apart: they never take an allowed client's slot, and cannot grow
+-- without bound either. Each gets one answer (REFUSED) and is closed.
+local MAX_REFUSED = 100
+____exports.TCP_MAX_REFUSED = MAX_REFUSED
+--- Connections from one source address at most, so that one source cannot take every slot.
+local MAX_PER_SOURCE = 10
+____exports.TCP_MAX_PER_SOURCE = MAX_PER_SOURCE
+--- Seconds a connection may go without a whole query or write progress.
+local IDLE_TIMEOUT = 10
+____exports.TCP_IDLE_TIMEOUT = IDLE_TIMEOUT
+--- Seconds a query may take to arrive whole, from its first byte (while the
+-- resolver is reading); also all the time a refused source's connection gets.
+local QUERY_DEADLINE = 5
+____exports.TCP_QUERY_DEADLINE = QUERY_DEADLINE
+--- Bytes of replies a client may leave unread; at this, no more answers and no more reading until it reads.
+local MAX_UNREAD = 16384
+____exports.TCP_MAX_UNREAD = MAX_UNREAD
+--- Bytes read from a connection at a time.
+local READ_SIZE = 4096
+____exports.TCP_READ_SIZE = READ_SIZE
+--- The most a connection's input may hold: one whole largest message and one read.
+local MAX_INPUT = 2 + 65535 + READ_SIZE
+____exports.TCP_MAX_INPUT = MAX_INPUT
+function ____exports.tcp_pool()
+    return {allowed = 0, refused = 0, bySource = {}}
+end
+--- A new connection from `ip`: counted (undefined), or the limit it hit
+-- (close it at once; it was not counted).
+function ____exports.tcp_admit(pool, ip, allowed)
+    local fromSource = pool.bySource[ip] or 0
+    if fromSource >= MAX_PER_SOURCE then
+        return "source"
+    end
+    if allowed then
+        if pool.allowed >= MAX_CONNECTIONS then
+            return "connections"
+        end
+        pool.allowed = pool.allowed + 1
+    else
+        if pool.refused >= MAX_REFUSED then
+            return "refused"
+        end
+        pool.refused = pool.refused + 1
+    end
+    pool.bySource[ip] = fromSource + 1
+    return nil
+end
+--- A connection that tcp_admit counted has ended (call once per admitted connection).
+function ____exports.tcp_release(pool, ip, allowed)
+    if allowed then
+        pool.allowed = pool.allowed - 1
+    else
+        pool.refused = pool.refused - 1
+    end
+    local fromSource = (pool.bySource[ip] or 1) - 1
+    if fromSource > 0 then
+        pool.bySource[ip] = fromSource
+    else
+        pool.bySource[ip] = nil
+    end
+end
+function ____exports.tcp_state(allowed, now)
+    return {
+        allowed = allowed,
+        input = "",
+        unread = 0,
+        opened = now,
+        active = now,
+        partialSince = nil,
+        done = false
+    }
+end
+--- The size of the whole message at the head of `input`, or undefined when it is not all there.
+local function headSize(input)
+    local length = #input
+    if length < 2 then
+        return nil
+    end
+    local high, low = byte(input, 1, 2)
+    local size = high * 256 + low
+    return length >= 2 + size and size or nil
+end
+--- Start the deadline of an incomplete head message (if it has none yet), or clear it.
+local function markPartial(state, now)
+    if state.input == "" or headSize(state.input) ~= nil then
+        state.partialSince = nil
+    elseif state.partialSince == nil then
+        state.partialSince = now
+    end
+end
+--- Reading waits: the client has the most replies unread it may, or it is a refused source that got its answer.
+function ____exports.tcp_paused(state)
+    return state.done or state.unread >= MAX_UNREAD
+end
+--- Bytes arrived. False when the input would pass TCP_MAX_INPUT: close the connection.
+function ____exports.tcp_received(state, data, now)
+    if state.done or data == "" then
+        return true
+    end
+    if #state.input + #data > MAX_INPUT then
+        return false
+    end
+    state.input = state.input .. data
+    markPartial(state, now)
+    return true
+end
+--- The next whole message to answer (without its length), or undefined: none
+-- is whole yet, the client has TCP_MAX_UNREAD bytes of replies unread, or it
+-- is a refused source whose one message was taken already.
+function ____exports.tcp_next(state, now)
+    if ____exports.tcp_paused(state) then
+        return nil
+    end
+    local input = state.input
+    local size = headSize(input)
+    if size == nil then
+        return nil
+    end
+    local message = sub(input, 3, 2 + size)
+    state.input = sub(input, 3 + size)
+    state.active = now
+    state.partialSince = nil
+    if not state.allowed then
+        state.done = true
+        state.input = ""
+    else
+        markPartial(state, now)
+    end
+    return message
+end
+--- A reply of `bytes` bytes (with its length) was handed to the socket.
+function ____exports.tcp_wrote(state, bytes)
+    state.unread = state.unread + bytes
+end
+--- `bytes` bytes of replies went out (the in-Prosody listener: all of them, when its buffer drains).
+function ____exports.tcp_sent(state, bytes, now)
+    if bytes <= 0 then
+        return
+    end
+    local wasPaused = ____exports.tcp_paused(state)
+    state.unread = state.unread > bytes and state.unread - bytes or 0
+    state.active = now
+    if wasPaused and not ____exports.tcp_paused(state) and state.partialSince ~= nil then
+        state.partialSince = now
+    end
+end
+--- Why the connection is due to close at `now`, or undefined: a refused
+-- source after TCP_QUERY_DEADLINE; an incomplete query not whole within
+-- TCP_QUERY_DEADLINE of its first byte (not counting time spent paused); no
+-- whole query and no write progress for TCP_IDLE_TIMEOUT.
+function ____exports.tcp_expired(state, now)
+    if not state.allowed and now - state.opened >= QUERY_DEADLINE then
+        return "refused"
+    end
+    if state.partialSince ~= nil and not ____exports.tcp_paused(state) and now - state.partialSince >= QUERY_DEADLINE then
+        return "deadline"
+    end
+    if now - state.active >= IDLE_TIMEOUT then
+        return "idle"
+    end
+    return nil
+end
 return ____exports

@@ -1,21 +1,28 @@
 local ____exports = {}
 local ____dns = require("mod_s2s_v6mesh.dns")
+local TCP_MAX_CONNECTIONS = ____dns.TCP_MAX_CONNECTIONS
+local TCP_MAX_PER_SOURCE = ____dns.TCP_MAX_PER_SOURCE
+local TCP_MAX_REFUSED = ____dns.TCP_MAX_REFUSED
+local TCP_READ_SIZE = ____dns.TCP_READ_SIZE
 local allowed = ____dns.allowed
 local new_allow_list = ____dns.new_allow_list
 local parse_listen = ____dns.parse_listen
 local refuse = ____dns.refuse
 local respond = ____dns.respond
+local tcp_admit = ____dns.tcp_admit
+local tcp_expired = ____dns.tcp_expired
 local tcp_frame = ____dns.tcp_frame
+local tcp_next = ____dns.tcp_next
+local tcp_paused = ____dns.tcp_paused
+local tcp_pool = ____dns.tcp_pool
+local tcp_received = ____dns.tcp_received
+local tcp_release = ____dns.tcp_release
+local tcp_sent = ____dns.tcp_sent
+local tcp_state = ____dns.tcp_state
+local tcp_wrote = ____dns.tcp_wrote
 local DEFAULT_LISTEN = {"[::1]:5390", "127.0.0.1:5390"}
 local DEFAULT_TTL = 3600
 local MAX_TTL = 2147483647
---- Seconds a TCP connection may go without a complete query or write progress.
-local IDLE_TIMEOUT = 10
---- Open TCP connections at most (well under select()'s FD_SETSIZE).
-local MAX_CONNECTIONS = 100
---- Bytes of replies a TCP client may leave unread before we stop reading from it.
-local MAX_PENDING = 16384
-local READ_CHUNK = 4096
 --- Datagrams read from one UDP socket per turn of the loop (others get their turn too).
 local UDP_BURST = 64
 --- Remembered allow decisions for UDP sources (the table is emptied when full).
@@ -218,38 +225,33 @@ local function closeConnection(d, conn)
         return
     end
     d.connections[conn.sock] = nil
-    d.count = d.count - 1
+    tcp_release(d.pool, conn.peer, conn.state.allowed)
     conn.sock:close()
 end
---- Answers the complete messages in conn.input, in order, while the client keeps up with reading; how many.
+--- Answers the whole messages received, in order, while the client keeps up with reading; how many.
 local function answerComplete(d, conn, now)
-    local input = conn.input
-    local length = #input
-    local pos = 1
+    local state = conn.state
     local answered = 0
-    while length - pos >= 1 and #conn.output < MAX_PENDING do
-        local hi, lo = string.byte(input, pos, pos + 1)
-        local size = hi * 256 + lo
-        if length - pos + 1 < 2 + size then
-            break
+    do
+        while true do
+            local msg = tcp_next(state, now)
+            if msg == nil then
+                break
+            end
+            answered = answered + 1
+            local out = answer(
+                d,
+                msg,
+                state.allowed,
+                conn.peer,
+                "TCP"
+            )
+            if out ~= nil and #out <= 65535 then
+                local frame = tcp_frame(out)
+                conn.output = conn.output .. frame
+                tcp_wrote(state, #frame)
+            end
         end
-        local msg = string.sub(input, pos + 2, pos + 1 + size)
-        pos = pos + 2 + size
-        answered = answered + 1
-        conn.deadline = now + IDLE_TIMEOUT
-        local out = answer(
-            d,
-            msg,
-            conn.allowed,
-            conn.peer,
-            "TCP"
-        )
-        if out ~= nil and #out <= 65535 then
-            conn.output = conn.output .. tcp_frame(out)
-        end
-    end
-    if pos > 1 then
-        conn.input = string.sub(input, pos)
     end
     return answered
 end
@@ -262,7 +264,7 @@ local function flush(conn, now)
     local sent = last ~= nil and last or (partial ~= nil and partial or 0)
     if sent > 0 then
         conn.output = string.sub(conn.output, sent + 1)
-        conn.deadline = now + IDLE_TIMEOUT
+        tcp_sent(conn.state, sent, now)
     end
     if last == nil and err ~= "timeout" then
         conn.output = ""
@@ -270,7 +272,8 @@ local function flush(conn, now)
     end
     return sent
 end
---- Answer and send until neither makes progress; close once the client is gone and all is sent.
+--- Answer and send until neither makes progress; close once the client is
+-- gone, or a refused source has its answer, and all is sent.
 local function pump(d, conn, now)
     do
         while true do
@@ -281,15 +284,16 @@ local function pump(d, conn, now)
             end
         end
     end
-    if conn.eof and conn.output == "" then
+    if (conn.eof or conn.state.done) and conn.output == "" then
         closeConnection(d, conn)
     end
 end
 local function readConnection(d, conn, now)
-    local data, err, partial = conn.sock:receive(READ_CHUNK)
+    local data, err, partial = conn.sock:receive(TCP_READ_SIZE)
     local got = data ~= nil and data or partial
-    if got ~= nil and got ~= "" then
-        conn.input = conn.input .. got
+    if got ~= nil and not tcp_received(conn.state, got, now) then
+        closeConnection(d, conn)
+        return
     end
     if data == nil and err ~= "timeout" then
         conn.eof = true
@@ -300,47 +304,55 @@ local function writeConnection(d, conn, now)
     flush(conn, now)
     pump(d, conn, now)
 end
+--- The line logged (once a minute) when a limit closes new connections.
+local function limitText(limit, peer)
+    if limit == "source" then
+        return ((tostring(TCP_MAX_PER_SOURCE) .. " TCP connections from ") .. peer) .. " are open: closing its new ones until some end (logged once a minute)"
+    end
+    if limit == "refused" then
+        return tostring(TCP_MAX_REFUSED) .. " TCP connections from sources outside the allow list are open: closing new ones until some end (logged once a minute)"
+    end
+    return tostring(TCP_MAX_CONNECTIONS) .. " TCP connections are open: closing new ones until some end (logged once a minute)"
+end
 local function acceptConnections(d, server, now)
     do
         local i = 0
         while i < 16 do
             do
-                local __continue64
+                local __continue67
                 repeat
                     local sock = server:accept()
                     if sock == nil then
                         return
                     end
-                    if d.count >= MAX_CONNECTIONS then
-                        sock:close()
-                        if now - d.capWarned >= 60 then
-                            d.capWarned = now
-                            logLimited(tostring(MAX_CONNECTIONS) .. " TCP connections are open: closing new ones until some end (logged once a minute)")
-                        end
-                        __continue64 = true
-                        break
-                    end
                     sock:settimeout(0)
                     local ip = sock:getpeername()
                     local peer = ip ~= nil and ip or "?"
-                    local checked, verdict = pcall(allowed, d.allow, peer)
+                    local checked, verdict = pcall(isAllowed, d, peer)
                     if not checked then
                         endOnInterrupt(verdict)
                     end
-                    local conn = {
+                    local permitted = checked and verdict == true
+                    local limit = tcp_admit(d.pool, peer, permitted)
+                    if limit ~= nil then
+                        sock:close()
+                        if now - (d.capWarned[limit] or -60) >= 60 then
+                            d.capWarned[limit] = now
+                            logLimited(limitText(limit, peer))
+                        end
+                        __continue67 = true
+                        break
+                    end
+                    d.connections[sock] = {
                         sock = sock,
                         peer = peer,
-                        allowed = checked and verdict == true,
-                        input = "",
+                        state = tcp_state(permitted, now),
                         output = "",
-                        eof = false,
-                        deadline = now + IDLE_TIMEOUT
+                        eof = false
                     }
-                    d.connections[sock] = conn
-                    d.count = d.count + 1
-                    __continue64 = true
+                    __continue67 = true
                 until true
-                if not __continue64 then
+                if not __continue67 then
                     break
                 end
             end
@@ -359,7 +371,7 @@ local function guarded(d, conn, step, now)
 end
 local function expire(d, now)
     for ____, conn in pairs(d.connections) do
-        if now >= conn.deadline then
+        if tcp_expired(conn.state, now) ~= nil then
             closeConnection(d, conn)
         end
     end
@@ -421,7 +433,7 @@ local function turn(d)
         recvt[#recvt + 1] = server
     end
     for sock, conn in pairs(d.connections) do
-        if not conn.eof and #conn.output < MAX_PENDING then
+        if not conn.eof and not tcp_paused(conn.state) then
             recvt[#recvt + 1] = sock
         end
         if conn.output ~= "" then
@@ -493,10 +505,10 @@ function ____exports.main(args)
         servers = {},
         kind = {},
         connections = {},
-        count = 0,
+        pool = tcp_pool(),
         allowCache = {},
         allowCached = 0,
-        capWarned = -60
+        capWarned = {}
     }
     local failed = openListeners(d, options)
     if failed ~= nil then

@@ -6,6 +6,7 @@ local FILES = {
     "policy",
     "shell",
     "dns",
+    "dns_listener",
     "compat"
 }
 local loaded = _G.package.loaded
@@ -44,6 +45,7 @@ local v6alt = loadOrFail("v6alt")
 local policies = loadOrFail("policy")
 local shell = loadOrFail("shell")
 local dns = loadOrFail("dns")
+local dnsListener = loadOrFail("dns_listener")
 local S2S_PORT = 5269
 local string_sub = string.sub
 --- The .v6.alt name that `name` is once Prosody's DNS layer has read it
@@ -862,6 +864,7 @@ local function dnsAllowed(ip)
     end
     return verdict
 end
+--- One DNS message (UDP datagram or TCP frame) from `ip`: the reply, or undefined.
 local function answerDns(message, ip)
     local ok, reply = pcall(
         dnsAllowed(ip) and dns.respond or dns.refuse,
@@ -879,164 +882,21 @@ local function answerDns(message, ip)
     )
     return nil
 end
---- TCP clients at once (per listening address) and seconds a silent one is kept: as v6alt-dnsd.
-local DNS_TCP_LIMIT = 100
-local DNS_TCP_IDLE = 10
---- Listen on one address, UDP and TCP; returns a function that closes both.
-local function listenDns(address, port)
-    local closers = {}
-    local newUdp = (string.find(address, ":", 1, true)) ~= nil and socketlib.udp6 or socketlib.udp4
-    local udp, bindErr = newUdp()
-    local bound
-    if udp ~= nil then
-        bound, bindErr = udp:setsockname(address, port)
-    end
-    if udp == nil or bound == nil then
-        module:log(
-            "error",
-            "Cannot serve .v6.alt DNS on UDP [%s]:%d: %s",
-            address,
-            port,
-            tostring(bindErr)
-        )
-        if udp ~= nil then
-            udp:close()
-        end
-    else
-        udp:settimeout(0)
-        local watcher = netserver.watchfd(
-            udp,
-            function()
-                do
-                    local i = 0
-                    while i < 64 do
-                        local message, ip, fromPort = udp:receivefrom()
-                        if message == nil then
-                            break
-                        end
-                        local reply = answerDns(message, ip)
-                        if reply ~= nil then
-                            udp:sendto(reply, ip, fromPort)
-                        end
-                        i = i + 1
-                    end
-                end
-            end
-        )
-        closers[#closers + 1] = function()
-            watcher:close()
-            udp:close()
-        end
-    end
-    local buffers = {}
-    local lastHeard = {}
-    local open = 0
-    local tcp, listenErr = netserver.listen(
-        address,
-        port,
-        {
-            onconnect = function(conn)
-                if open >= DNS_TCP_LIMIT then
-                    conn:close()
-                    return
-                end
-                open = open + 1
-                buffers[conn] = ""
-                lastHeard[conn] = os.time()
-            end,
-            onincoming = function(conn, data)
-                lastHeard[conn] = os.time()
-                local buffer = (buffers[conn] or "") .. data
-                while #buffer >= 2 do
-                    local high, low = string.byte(buffer, 1, 2)
-                    local length = high * 256 + low
-                    if #buffer < 2 + length then
-                        break
-                    end
-                    local reply = answerDns(
-                        string.sub(buffer, 3, 2 + length),
-                        conn:ip()
-                    )
-                    buffer = string.sub(buffer, 3 + length)
-                    if reply ~= nil then
-                        conn:write(dns.tcp_frame(reply))
-                    end
-                end
-                buffers[conn] = buffer
-            end,
-            ondisconnect = function(conn)
-                if buffers[conn] ~= nil then
-                    open = open - 1
-                end
-                buffers[conn] = nil
-                lastHeard[conn] = nil
-            end
-        }
-    )
-    if tcp == nil then
-        module:log(
-            "error",
-            "Cannot serve .v6.alt DNS on TCP [%s]:%d: %s",
-            address,
-            port,
-            tostring(listenErr)
-        )
-    else
-        module:add_timer(
-            2,
-            function()
-                local now = os.time()
-                for conn, heard in pairs(lastHeard) do
-                    do
-                        local __continue196
-                        repeat
-                            if now - heard < DNS_TCP_IDLE then
-                                __continue196 = true
-                                break
-                            end
-                            if buffers[conn] ~= nil then
-                                open = open - 1
-                            end
-                            buffers[conn] = nil
-                            lastHeard[conn] = nil
-                            if conn.destroy ~= nil then
-                                conn:destroy()
-                            else
-                                conn:close()
-                            end
-                            __continue196 = true
-                        until true
-                        if not __continue196 then
-                            break
-                        end
-                    end
-                end
-                return 2
-            end
-        )
-        closers[#closers + 1] = function()
-            tcp:close()
-            for conn in pairs(buffers) do
-                conn:close()
-            end
-        end
-    end
-    if #closers > 0 then
-        module:log("info", "Serving .v6.alt names over DNS on [%s]:%d", address, port)
-    end
-    return function()
-        for ____, close in ipairs(closers) do
-            close()
-        end
-    end
-end
 local closeDns = {}
-if failure == nil then
-    for ____, ____value in ipairs(dnsSettings.listen) do
-        local address = ____value[1]
-        local port = ____value[2]
-        closeDns[#closeDns + 1] = listenDns(address, port)
-    end
+if failure == nil and #dnsSettings.listen > 0 then
+    closeDns[#closeDns + 1] = dnsListener.listen(
+        {
+            server = netserver,
+            socket = socketlib,
+            log = function(level, message, ...) return module:log(level, message, ...) end,
+            timer = function(delay, callback)
+                module:add_timer(delay, callback)
+            end,
+            allowed = dnsAllowed,
+            answer = answerDns
+        },
+        dnsSettings.listen
+    )
 end
 --- While no instance is in charge, .v6.alt names neither route nor connect.
 local function closeRouting(why)

@@ -403,3 +403,184 @@ export function allowed(list: AllowList, ip: string | undefined): boolean {
     for (const cidr of list.ranges) if (contains(cidr, packed)) return true;
     return false;
 }
+
+/*
+ * TCP clients (RFC 7766), the same rules in v6alt-dnsd and the in-Prosody
+ * listener: how many connections, from whom, for how long, and how much a
+ * client may leave unread. The sockets stay with the callers; this is the
+ * bookkeeping, so that both apply one set of numbers.
+ */
+
+/** Connections from allowed sources open at once, at most (per resolver process). */
+const MAX_CONNECTIONS = 100;
+export const TCP_MAX_CONNECTIONS = MAX_CONNECTIONS;
+/**
+ * Connections from sources outside the allow list open at once, at most,
+ * counted apart: they never take an allowed client's slot, and cannot grow
+ * without bound either. Each gets one answer (REFUSED) and is closed.
+ */
+const MAX_REFUSED = 100;
+export const TCP_MAX_REFUSED = MAX_REFUSED;
+/** Connections from one source address at most, so that one source cannot take every slot. */
+const MAX_PER_SOURCE = 10;
+export const TCP_MAX_PER_SOURCE = MAX_PER_SOURCE;
+/** Seconds a connection may go without a whole query or write progress. */
+const IDLE_TIMEOUT = 10;
+export const TCP_IDLE_TIMEOUT = IDLE_TIMEOUT;
+/**
+ * Seconds a query may take to arrive whole, from its first byte (while the
+ * resolver is reading); also all the time a refused source's connection gets.
+ */
+const QUERY_DEADLINE = 5;
+export const TCP_QUERY_DEADLINE = QUERY_DEADLINE;
+/** Bytes of replies a client may leave unread; at this, no more answers and no more reading until it reads. */
+const MAX_UNREAD = 16384;
+export const TCP_MAX_UNREAD = MAX_UNREAD;
+/** Bytes read from a connection at a time. */
+const READ_SIZE = 4096;
+export const TCP_READ_SIZE = READ_SIZE;
+/** The most a connection's input may hold: one whole largest message and one read. */
+const MAX_INPUT = 2 + 65535 + READ_SIZE;
+export const TCP_MAX_INPUT = MAX_INPUT;
+
+/** Which limit a connection that is not admitted hit. */
+export type TcpLimit = "connections" | "refused" | "source";
+
+/** Open connections: how many of each kind, and per source address. */
+export interface TcpPool {
+    allowed: number;
+    refused: number;
+    bySource: LuaTable<string, number>;
+}
+
+export function tcp_pool(): TcpPool {
+    return { allowed: 0, refused: 0, bySource: new LuaTable() };
+}
+
+/**
+ * A new connection from `ip`: counted (undefined), or the limit it hit
+ * (close it at once; it was not counted).
+ */
+export function tcp_admit(pool: TcpPool, ip: string, allowed: boolean): TcpLimit | undefined {
+    const fromSource = pool.bySource.get(ip) ?? 0;
+    if (fromSource >= MAX_PER_SOURCE) return "source";
+    if (allowed) {
+        if (pool.allowed >= MAX_CONNECTIONS) return "connections";
+        pool.allowed += 1;
+    } else {
+        if (pool.refused >= MAX_REFUSED) return "refused";
+        pool.refused += 1;
+    }
+    pool.bySource.set(ip, fromSource + 1);
+    return undefined;
+}
+
+/** A connection that tcp_admit counted has ended (call once per admitted connection). */
+export function tcp_release(pool: TcpPool, ip: string, allowed: boolean): void {
+    if (allowed) pool.allowed -= 1;
+    else pool.refused -= 1;
+    const fromSource = (pool.bySource.get(ip) ?? 1) - 1;
+    if (fromSource > 0) pool.bySource.set(ip, fromSource);
+    else pool.bySource.delete(ip);
+}
+
+/** One TCP connection's state. */
+export interface TcpState {
+    /** The source is in the allow list; otherwise its first message gets REFUSED and it is done. */
+    allowed: boolean;
+    /** Bytes received and not yet answered: length-prefixed messages, the last maybe incomplete. */
+    input: string;
+    /** Bytes of replies handed to the socket and not yet known to be sent. */
+    unread: number;
+    opened: number;
+    /** The last whole query or write progress (or the connection's start). */
+    active: number;
+    /** When the incomplete message at the head of the input started its deadline; undefined when there is none. */
+    partialSince?: number;
+    /** A refused source's one message was taken: nothing more is read or answered. */
+    done: boolean;
+}
+
+export function tcp_state(allowed: boolean, now: number): TcpState {
+    return { allowed, input: "", unread: 0, opened: now, active: now, partialSince: undefined, done: false };
+}
+
+/** The size of the whole message at the head of `input`, or undefined when it is not all there. */
+function headSize(input: string): number | undefined {
+    const length = input.length;
+    if (length < 2) return undefined;
+    const [high, low] = byte(input, 1, 2);
+    const size = high * 256 + low;
+    return length >= 2 + size ? size : undefined;
+}
+
+/** Start the deadline of an incomplete head message (if it has none yet), or clear it. */
+function markPartial(state: TcpState, now: number): void {
+    if (state.input === "" || headSize(state.input) !== undefined) state.partialSince = undefined;
+    else if (state.partialSince === undefined) state.partialSince = now;
+}
+
+/** Reading waits: the client has the most replies unread it may, or it is a refused source that got its answer. */
+export function tcp_paused(state: TcpState): boolean {
+    return state.done || state.unread >= MAX_UNREAD;
+}
+
+/** Bytes arrived. False when the input would pass TCP_MAX_INPUT: close the connection. */
+export function tcp_received(state: TcpState, data: string, now: number): boolean {
+    if (state.done || data === "") return true;
+    if (state.input.length + data.length > MAX_INPUT) return false;
+    state.input = state.input + data;
+    markPartial(state, now);
+    return true;
+}
+
+/**
+ * The next whole message to answer (without its length), or undefined: none
+ * is whole yet, the client has TCP_MAX_UNREAD bytes of replies unread, or it
+ * is a refused source whose one message was taken already.
+ */
+export function tcp_next(state: TcpState, now: number): string | undefined {
+    if (tcp_paused(state)) return undefined;
+    const input = state.input;
+    const size = headSize(input);
+    if (size === undefined) return undefined;
+    const message = sub(input, 3, 2 + size);
+    state.input = sub(input, 3 + size);
+    state.active = now;
+    state.partialSince = undefined;
+    if (!state.allowed) {
+        state.done = true;
+        state.input = "";
+    } else {
+        markPartial(state, now);
+    }
+    return message;
+}
+
+/** A reply of `bytes` bytes (with its length) was handed to the socket. */
+export function tcp_wrote(state: TcpState, bytes: number): void {
+    state.unread += bytes;
+}
+
+/** `bytes` bytes of replies went out (the in-Prosody listener: all of them, when its buffer drains). */
+export function tcp_sent(state: TcpState, bytes: number, now: number): void {
+    if (bytes <= 0) return;
+    const wasPaused = tcp_paused(state);
+    state.unread = state.unread > bytes ? state.unread - bytes : 0;
+    state.active = now;
+    // The rest of an incomplete message waited unread while reading was paused: its deadline starts again.
+    if (wasPaused && !tcp_paused(state) && state.partialSince !== undefined) state.partialSince = now;
+}
+
+/**
+ * Why the connection is due to close at `now`, or undefined: a refused
+ * source after TCP_QUERY_DEADLINE; an incomplete query not whole within
+ * TCP_QUERY_DEADLINE of its first byte (not counting time spent paused); no
+ * whole query and no write progress for TCP_IDLE_TIMEOUT.
+ */
+export function tcp_expired(state: TcpState, now: number): "refused" | "deadline" | "idle" | undefined {
+    if (!state.allowed && now - state.opened >= QUERY_DEADLINE) return "refused";
+    if (state.partialSince !== undefined && !tcp_paused(state) && now - state.partialSince >= QUERY_DEADLINE) return "deadline";
+    if (now - state.active >= IDLE_TIMEOUT) return "idle";
+    return undefined;
+}

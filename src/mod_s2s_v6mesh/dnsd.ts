@@ -7,25 +7,44 @@
  *
  * TCP: every connection has its own input and output buffers, so a client
  * that stalls (sends half a query, or never reads its replies) holds one
- * slot and never blocks the others; a connection with no complete query and
- * no write progress for IDLE_TIMEOUT seconds is closed, and at most
- * MAX_CONNECTIONS are open at once (newer ones are closed at once).
+ * slot and never blocks the others. The limits are those of the in-Prosody
+ * listener, from ./dns (TCP_*): replies left unread are capped per
+ * connection (then it is neither answered nor read until it reads), a query
+ * must arrive whole within a deadline, a connection without a whole query
+ * or write progress is closed after the idle timeout, sources outside the
+ * allow list get one REFUSED and are closed (counted apart, never in an
+ * allowed client's slot), and one source holds at most a few of the slots;
+ * a connection over a limit is closed at once.
  */
 import type * as LuaSocket from "socket";
 import type { Socket, TcpClient, TcpServer, UdpSocket } from "socket";
-import type { AllowList } from "./dns";
-import { allowed, new_allow_list, parse_listen, refuse, respond, tcp_frame } from "./dns";
+import type { AllowList, TcpLimit, TcpPool, TcpState } from "./dns";
+import {
+    TCP_MAX_CONNECTIONS,
+    TCP_MAX_PER_SOURCE,
+    TCP_MAX_REFUSED,
+    TCP_READ_SIZE,
+    allowed,
+    new_allow_list,
+    parse_listen,
+    refuse,
+    respond,
+    tcp_admit,
+    tcp_expired,
+    tcp_frame,
+    tcp_next,
+    tcp_paused,
+    tcp_pool,
+    tcp_received,
+    tcp_release,
+    tcp_sent,
+    tcp_state,
+    tcp_wrote,
+} from "./dns";
 
 const DEFAULT_LISTEN = ["[::1]:5390", "127.0.0.1:5390"];
 const DEFAULT_TTL = 3600;
 const MAX_TTL = 2147483647;
-/** Seconds a TCP connection may go without a complete query or write progress. */
-const IDLE_TIMEOUT = 10;
-/** Open TCP connections at most (well under select()'s FD_SETSIZE). */
-const MAX_CONNECTIONS = 100;
-/** Bytes of replies a TCP client may leave unread before we stop reading from it. */
-const MAX_PENDING = 16384;
-const READ_CHUNK = 4096;
 /** Datagrams read from one UDP socket per turn of the loop (others get their turn too). */
 const UDP_BURST = 64;
 /** Remembered allow decisions for UDP sources (the table is emptied when full). */
@@ -77,15 +96,12 @@ interface Options {
 interface Connection {
     sock: TcpClient;
     peer: string;
-    allowed: boolean;
-    /** Bytes received and not yet answered (length-prefixed messages). */
-    input: string;
+    /** Input, unread replies, deadlines (./dns). */
+    state: TcpState;
     /** Replies not yet sent (length-prefixed). */
     output: string;
     /** The client closed its side (or the connection failed): answer what is complete, then close. */
     eof: boolean;
-    /** Closed when this time passes without a complete query or write progress. */
-    deadline: number;
 }
 
 interface Daemon {
@@ -96,11 +112,12 @@ interface Daemon {
     servers: TcpServer[];
     kind: LuaTable<Socket, "udp" | "server">;
     connections: LuaTable<TcpClient, Connection>;
-    count: number;
+    /** Open TCP connections, by kind and source (./dns; at most TCP_MAX_CONNECTIONS + TCP_MAX_REFUSED, well under select()'s FD_SETSIZE). */
+    pool: TcpPool;
     allowCache: LuaTable<string, boolean>;
     allowCached: number;
-    /** When the connection cap was last logged. */
-    capWarned: number;
+    /** When each limit was last logged. */
+    capWarned: LuaTable<TcpLimit, number>;
 }
 
 // ------------------------------------------------------------------ logging
@@ -247,28 +264,25 @@ function serveUdp(d: Daemon, udp: UdpSocket): void {
 function closeConnection(d: Daemon, conn: Connection): void {
     if (d.connections.get(conn.sock) === undefined) return;
     d.connections.delete(conn.sock);
-    d.count -= 1;
+    tcp_release(d.pool, conn.peer, conn.state.allowed);
     conn.sock.close();
 }
 
-/** Answers the complete messages in conn.input, in order, while the client keeps up with reading; how many. */
+/** Answers the whole messages received, in order, while the client keeps up with reading; how many. */
 function answerComplete(d: Daemon, conn: Connection, now: number): number {
-    const input = conn.input;
-    const length = input.length;
-    let pos = 1;
+    const state = conn.state;
     let answered = 0;
-    while (length - pos >= 1 && conn.output.length < MAX_PENDING) {
-        const [hi, lo] = string.byte(input, pos, pos + 1);
-        const size = hi * 256 + lo;
-        if (length - pos + 1 < 2 + size) break;
-        const msg = string.sub(input, pos + 2, pos + 1 + size);
-        pos = pos + 2 + size;
+    for (;;) {
+        const msg = tcp_next(state, now);
+        if (msg === undefined) break;
         answered += 1;
-        conn.deadline = now + IDLE_TIMEOUT;
-        const out = answer(d, msg, conn.allowed, conn.peer, "TCP");
-        if (out !== undefined && out.length <= 65535) conn.output = conn.output + tcp_frame(out);
+        const out = answer(d, msg, state.allowed, conn.peer, "TCP");
+        if (out !== undefined && out.length <= 65535) {
+            const frame = tcp_frame(out);
+            conn.output = conn.output + frame;
+            tcp_wrote(state, frame.length);
+        }
     }
-    if (pos > 1) conn.input = string.sub(input, pos);
     return answered;
 }
 
@@ -279,7 +293,7 @@ function flush(conn: Connection, now: number): number {
     const sent = last !== undefined ? last : partial !== undefined ? partial : 0;
     if (sent > 0) {
         conn.output = string.sub(conn.output, sent + 1);
-        conn.deadline = now + IDLE_TIMEOUT;
+        tcp_sent(conn.state, sent, now);
     }
     if (last === undefined && err !== "timeout") {
         conn.output = "";
@@ -288,20 +302,26 @@ function flush(conn: Connection, now: number): number {
     return sent;
 }
 
-/** Answer and send until neither makes progress; close once the client is gone and all is sent. */
+/**
+ * Answer and send until neither makes progress; close once the client is
+ * gone, or a refused source has its answer, and all is sent.
+ */
 function pump(d: Daemon, conn: Connection, now: number): void {
     for (;;) {
         const answered = answerComplete(d, conn, now);
         const sent = flush(conn, now);
         if (answered === 0 && sent === 0) break;
     }
-    if (conn.eof && conn.output === "") closeConnection(d, conn);
+    if ((conn.eof || conn.state.done) && conn.output === "") closeConnection(d, conn);
 }
 
 function readConnection(d: Daemon, conn: Connection, now: number): void {
-    const [data, err, partial] = conn.sock.receive(READ_CHUNK);
+    const [data, err, partial] = conn.sock.receive(TCP_READ_SIZE);
     const got = data !== undefined ? data : partial;
-    if (got !== undefined && got !== "") conn.input = conn.input + got;
+    if (got !== undefined && !tcp_received(conn.state, got, now)) {
+        closeConnection(d, conn);
+        return;
+    }
     if (data === undefined && err !== "timeout") conn.eof = true;
     pump(d, conn, now);
 }
@@ -311,26 +331,33 @@ function writeConnection(d: Daemon, conn: Connection, now: number): void {
     pump(d, conn, now);
 }
 
+/** The line logged (once a minute) when a limit closes new connections. */
+function limitText(limit: TcpLimit, peer: string): string {
+    if (limit === "source") return `${TCP_MAX_PER_SOURCE} TCP connections from ${peer} are open: closing its new ones until some end (logged once a minute)`;
+    if (limit === "refused") return `${TCP_MAX_REFUSED} TCP connections from sources outside the allow list are open: closing new ones until some end (logged once a minute)`;
+    return `${TCP_MAX_CONNECTIONS} TCP connections are open: closing new ones until some end (logged once a minute)`;
+}
+
 function acceptConnections(d: Daemon, server: TcpServer, now: number): void {
     for (let i = 0; i < 16; i++) {
         const [sock] = server.accept();
         if (sock === undefined) return;
-        if (d.count >= MAX_CONNECTIONS) {
-            sock.close();
-            if (now - d.capWarned >= 60) {
-                d.capWarned = now;
-                logLimited(`${MAX_CONNECTIONS} TCP connections are open: closing new ones until some end (logged once a minute)`);
-            }
-            continue;
-        }
         sock.settimeout(0);
         const [ip] = sock.getpeername();
         const peer = ip !== undefined ? ip : "?";
-        const [checked, verdict] = pcall(allowed, d.allow, peer);
+        const [checked, verdict] = pcall(isAllowed, d, peer);
         if (!checked) endOnInterrupt(verdict);
-        const conn: Connection = { sock, peer, allowed: checked && verdict === true, input: "", output: "", eof: false, deadline: now + IDLE_TIMEOUT };
-        d.connections.set(sock, conn);
-        d.count += 1;
+        const permitted = checked && verdict === true;
+        const limit = tcp_admit(d.pool, peer, permitted);
+        if (limit !== undefined) {
+            sock.close();
+            if (now - (d.capWarned.get(limit) ?? -60) >= 60) {
+                d.capWarned.set(limit, now);
+                logLimited(limitText(limit, peer));
+            }
+            continue;
+        }
+        d.connections.set(sock, { sock, peer, state: tcp_state(permitted, now), output: "", eof: false });
     }
 }
 
@@ -346,7 +373,7 @@ function guarded(d: Daemon, conn: Connection, step: (this: void, d: Daemon, conn
 
 function expire(d: Daemon, now: number): void {
     for (const [, conn] of d.connections) {
-        if (now >= conn.deadline) closeConnection(d, conn);
+        if (tcp_expired(conn.state, now) !== undefined) closeConnection(d, conn);
     }
 }
 
@@ -390,7 +417,7 @@ function turn(d: Daemon): string | undefined {
     for (const udp of d.udp) recvt.push(udp);
     for (const server of d.servers) recvt.push(server);
     for (const [sock, conn] of d.connections) {
-        if (!conn.eof && conn.output.length < MAX_PENDING) recvt.push(sock);
+        if (!conn.eof && !tcp_paused(conn.state)) recvt.push(sock);
         if (conn.output !== "") sendt.push(sock);
     }
     const [readable, writable, err] = d.lib.select(recvt, sendt, 1);
@@ -447,10 +474,10 @@ export function main(args: string[]): number {
         servers: [],
         kind: new LuaTable(),
         connections: new LuaTable(),
-        count: 0,
+        pool: tcp_pool(),
         allowCache: new LuaTable(),
         allowCached: 0,
-        capWarned: -60,
+        capWarned: new LuaTable(),
     };
     const failed = openListeners(d, options);
     if (failed !== undefined) {

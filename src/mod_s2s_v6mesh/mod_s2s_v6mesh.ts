@@ -19,19 +19,19 @@ type V6altLib = typeof import("./v6alt");
 type PolicyLib = typeof import("./policy");
 type ShellLib = typeof import("./shell");
 type DnsLib = typeof import("./dns");
+type DnsListenerLib = typeof import("./dns_listener");
 type CompatLib = typeof import("./compat");
 type StanzaLib = typeof import("prosody.util.stanza");
 type NetLib = typeof import("prosody.util.net");
 type JidLib = typeof import("prosody.util.jid");
 type EncodingsLib = typeof import("prosody.util.encodings");
 type NetServerLib = typeof import("prosody.net.server");
-type NetConnection = import("prosody.net.server").Connection;
 
 module.set_global();
 
 // Every (re)load reads every file of the module afresh: a reload must pick up
 // new code of the codec and the policy too, not only of this file.
-const FILES = ["v6alt", "policy", "shell", "dns", "compat"];
+const FILES = ["v6alt", "policy", "shell", "dns", "dns_listener", "compat"];
 const loaded = (_G as unknown as { package: { loaded: LuaTable<string, unknown> } }).package.loaded;
 for (const file of FILES) loaded.delete(`mod_s2s_v6mesh.${file}`);
 function loadFile<T>(file: string): T {
@@ -65,6 +65,7 @@ const v6alt = loadOrFail<V6altLib>("v6alt");
 const policies = loadOrFail<PolicyLib>("policy");
 const shell = loadOrFail<ShellLib>("shell");
 const dns = loadOrFail<DnsLib>("dns");
+const dnsListener = loadOrFail<DnsListenerLib>("dns_listener");
 
 const S2S_PORT = 5269;
 const string_sub = string.sub;
@@ -716,7 +717,6 @@ module.add_host = (hostModule: ProsodyModule) => {
 /* ---------------------------------------------------------------------- */
 /* The .v6.alt resolver, on Prosody's event loop                            */
 
-/** One DNS message (UDP datagram or TCP frame) from `ip`: the reply, or undefined. */
 /** Source address -> may it ask: parsing the address costs more than the answer. */
 let dnsAllowedCache = new LuaTable<string, boolean>();
 let dnsAllowedCached = 0;
@@ -736,6 +736,7 @@ function dnsAllowed(ip: string | undefined): boolean {
     return verdict;
 }
 
+/** One DNS message (UDP datagram or TCP frame) from `ip`: the reply, or undefined. */
 function answerDns(message: string, ip: string | undefined): string | undefined {
     const [ok, reply] = pcall(dnsAllowed(ip) ? dns.respond : dns.refuse, message, dnsSettings.ttl);
     if (ok) return reply as string | undefined;
@@ -743,101 +744,24 @@ function answerDns(message: string, ip: string | undefined): string | undefined 
     return undefined;
 }
 
-/** TCP clients at once (per listening address) and seconds a silent one is kept: as v6alt-dnsd. */
-const DNS_TCP_LIMIT = 100;
-const DNS_TCP_IDLE = 10;
-
-/** Listen on one address, UDP and TCP; returns a function that closes both. */
-function listenDns(address: string, port: number): (this: void) => void {
-    const closers: ((this: void) => void)[] = [];
-    const newUdp = string.find(address, ":", 1, true)[0] !== undefined ? socketlib.udp6 : socketlib.udp4;
-    let [udp, bindErr] = newUdp();
-    let bound: number | undefined;
-    if (udp !== undefined) [bound, bindErr] = udp.setsockname(address, port);
-    if (udp === undefined || bound === undefined) {
-        module.log("error", "Cannot serve .v6.alt DNS on UDP [%s]:%d: %s", address, port, tostring(bindErr));
-        if (udp !== undefined) udp.close();
-    } else {
-        udp.settimeout(0);
-        const watcher = netserver.watchfd(udp, () => {
-            // At most a batch per wake-up, so one busy client cannot hog the loop.
-            for (let i = 0; i < 64; i++) {
-                const [message, ip, fromPort] = udp.receivefrom();
-                if (message === undefined) break;
-                const reply = answerDns(message, ip);
-                if (reply !== undefined) udp.sendto(reply, ip as string, fromPort as number);
-            }
-        });
-        closers.push(() => {
-            watcher.close();
-            udp.close();
-        });
-    }
-    const buffers = new LuaTable<NetConnection, string>();
-    const lastHeard = new LuaTable<NetConnection, number>();
-    let open = 0;
-    const [tcp, listenErr] = netserver.listen(address, port, {
-        onconnect(conn) {
-            // (A source outside the allow list gets REFUSED for each query.)
-            if (open >= DNS_TCP_LIMIT) {
-                conn.close();
-                return;
-            }
-            open += 1;
-            buffers.set(conn, "");
-            lastHeard.set(conn, os.time());
-        },
-        onincoming(conn, data) {
-            lastHeard.set(conn, os.time());
-            let buffer = (buffers.get(conn) ?? "") + data;
-            // RFC 7766: each message has a 2-byte length; answer them in order.
-            while (buffer.length >= 2) {
-                const [high, low] = string.byte(buffer, 1, 2);
-                const length = high * 256 + low;
-                if (buffer.length < 2 + length) break;
-                const reply = answerDns(string.sub(buffer, 3, 2 + length), conn.ip());
-                buffer = string.sub(buffer, 3 + length);
-                if (reply !== undefined) conn.write(dns.tcp_frame(reply));
-            }
-            buffers.set(conn, buffer);
-        },
-        ondisconnect(conn) {
-            if (buffers.get(conn) !== undefined) open -= 1;
-            buffers.delete(conn);
-            lastHeard.delete(conn);
-        },
-    });
-    if (tcp === undefined) {
-        module.log("error", "Cannot serve .v6.alt DNS on TCP [%s]:%d: %s", address, port, tostring(listenErr));
-    } else {
-        // A client that says nothing for DNS_TCP_IDLE seconds is let go (the server's own timeout is minutes).
-        // close() would first wait (minutes) to flush replies a stalled client never reads.
-        module.add_timer(2, () => {
-            const now = os.time();
-            for (const [conn, heard] of lastHeard) {
-                if (now - heard < DNS_TCP_IDLE) continue;
-                if (buffers.get(conn) !== undefined) open -= 1;
-                buffers.delete(conn);
-                lastHeard.delete(conn);
-                if (conn.destroy !== undefined) conn.destroy();
-                else conn.close();
-            }
-            return 2;
-        });
-        closers.push(() => {
-            tcp.close();
-            for (const [conn] of buffers) conn.close();
-        });
-    }
-    if (closers.length > 0) module.log("info", "Serving .v6.alt names over DNS on [%s]:%d", address, port);
-    return () => {
-        for (const close of closers) close();
-    };
-}
-
+// The listener itself (UDP, TCP and its limits) is dns_listener.ts.
 const closeDns: ((this: void) => void)[] = [];
-if (failure === undefined) {
-    for (const [address, port] of dnsSettings.listen) closeDns.push(listenDns(address, port));
+if (failure === undefined && dnsSettings.listen.length > 0) {
+    closeDns.push(
+        dnsListener.listen(
+            {
+                server: netserver,
+                socket: socketlib,
+                log: (level, message, ...args) => module.log(level, message, ...args),
+                timer: (delay, callback) => {
+                    module.add_timer(delay, callback);
+                },
+                allowed: dnsAllowed,
+                answer: answerDns,
+            },
+            dnsSettings.listen
+        )
+    );
 }
 
 /* ---------------------------------------------------------------------- */

@@ -20,6 +20,24 @@
 #                                            COUNT random and mutated messages
 #   dnsprobe.py sweep SERVER PORT SEED [--tcp]  each class 0-65535 on a query
 #   dnsprobe.py ask SERVER PORT NAME TYPE [--tcp]   one query; prints the rcode
+#   dnsprobe.py conns SERVER PORT SOURCES PER KEPT ASK_SRC
+#                                            PER idle connections from each
+#                                            source: KEPT kept, the rest closed
+#                                            at once; ASK_SRC answered meanwhile
+#   dnsprobe.py noread SERVER PORT SOURCES PER READER_SRC HOLD READY_FILE
+#                                            a reader, then PER clients from
+#                                            each source that send queries and
+#                                            never read; READY_FILE is written
+#                                            once they have sent enough
+#   dnsprobe.py trickle SERVER PORT SOURCES PER INTERVAL NEW_SRC
+#                                            clients sending a byte of a query
+#                                            every INTERVAL s; a new client
+#                                            from NEW_SRC answered meanwhile
+#   dnsprobe.py refused SERVER PORT SOURCES PER KEPT ALLOWED_SRC
+#                                            connections from sources outside
+#                                            the allow list (see refused_cmd)
+#
+# (SOURCES: comma-separated addresses of the node the probe runs in.)
 #
 # Checks print "ok - ..." or "not ok - ... (reason)" lines (the suite counts
 # them); other lines start with "# ". Exit 0 unless the arguments are bad.
@@ -533,6 +551,359 @@ def cap(server, port, n):
         s.close()
 
 
+# ------------------------------------------------------------------ abusive TCP clients (issue 14)
+#
+# Each of these commands prints a plan line "1..N" first, then exactly N
+# "ok"/"not ok" lines: the suite fails when fewer come (a crash midway).
+# SOURCES are comma-separated addresses of the node to connect from.
+
+
+def plan(n):
+    out("1..%d" % n)
+
+
+def tcp_state(s):
+    """The kernel's TCP state of s (1: established; 7 close, 8 close-wait, ...)."""
+    try:
+        return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    except OSError:
+        return 7
+
+
+def server_closed(s):
+    """The server closed or reset s (without reading what it sent us)."""
+    if tcp_state(s) != 1:
+        return True
+    try:
+        return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def open_from(sources, per_source, server, port, rcvbuf=None):
+    """per_source TCP connections from each source (non-blocking), all
+    connected or failed within 3 s: [(sock, source)] of the connected ones."""
+    socks = []
+    for src in sources:
+        for _ in range(per_source):
+            s = socket.socket(family(server), socket.SOCK_STREAM)
+            if rcvbuf:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            s.bind((src, 0))
+            s.setblocking(False)
+            s.connect_ex((server, port))
+            socks.append((s, src))
+    poller = select.poll()
+    for s, _ in socks:
+        poller.register(s, select.POLLOUT)
+    pending = {s.fileno() for s, _ in socks}
+    t0 = time.time()
+    while pending and time.time() - t0 < 3:
+        for fd, _ in poller.poll(200):
+            pending.discard(fd)
+            poller.unregister(fd)
+    good = []
+    for s, src in socks:
+        if s.fileno() not in pending and s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+            good.append((s, src))
+        else:
+            s.close()
+    return good
+
+
+def ask_on(s, name, qid, timeout=2.0):
+    """One AAAA query on a connected blocking socket: (Reply or None, seconds).
+    Late replies to earlier queries (that timed out) are skipped."""
+    t0 = time.time()
+    try:
+        s.settimeout(timeout)
+        s.sendall(framed(query(name, qid=qid)))
+        while time.time() - t0 < timeout:
+            r = Reply(tcp_read_message(s))
+            if r.id == qid:
+                return r, time.time() - t0
+        return None, time.time() - t0
+    except (OSError, EOFError, ValueError, struct.error):
+        return None, time.time() - t0
+
+
+def ask_from(src, server, port, name=CANONICAL, timeout=2.0):
+    """A new connection from src, one query: (Reply or None, seconds from connect to reply)."""
+    t0 = time.time()
+    s = socket.socket(family(server), socket.SOCK_STREAM)
+    try:
+        s.bind((src, 0))
+        s.settimeout(timeout)
+        s.connect((server, port))
+        r, _ = ask_on(s, name, 0x5151, timeout)
+        return r, time.time() - t0
+    except OSError:
+        return None, time.time() - t0
+    finally:
+        s.close()
+
+
+def answered(r):
+    return r is not None and r.rcode == 0 and r.an == 1
+
+
+def count_closed(conns, wait=1.0):
+    time.sleep(wait)
+    return sum(1 for s, _ in conns if server_closed(s))
+
+
+def conns_cmd(server, port, sources, per_source, want_kept, ask_src):
+    """per_source idle connections from each source; the server keeps
+    want_kept and closes the rest at once; meanwhile a new connection from
+    ask_src is answered (ask_src "-": no such check)."""
+    plan(3 if ask_src != "-" else 2)
+    conns = open_from(sources, per_source, server, port)
+    n = len(sources) * per_source
+    closed = count_closed(conns)
+    check("%d TCP connections from %d sources opened (%d each)" % (n, len(sources), per_source), len(conns) == n,
+          "%d connected" % len(conns))
+    kept = len(conns) - closed
+    by = {}
+    for s, src in conns:
+        if not server_closed(s):
+            by[src] = by.get(src, 0) + 1
+    check("the server keeps %d of them and closes %d at once (kept %d, closed %d; most from one source: %d)"
+          % (want_kept, n - want_kept, kept, closed, max(by.values()) if by else 0),
+          kept == want_kept and closed == n - want_kept, "kept %d, closed %d" % (kept, closed))
+    if ask_src != "-":
+        r, dt = ask_from(ask_src, server, port)
+        check("meanwhile a client from %s is answered (%.2f s)" % (ask_src, dt), answered(r) and dt < 2, describe(r))
+    for s, _ in conns:
+        s.close()
+
+
+def peeked(s):
+    """The server has sent s something (looked at, not read: it stays unread)."""
+    try:
+        return len(s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)) > 0
+    except OSError:
+        return False
+
+
+def noread_cmd(server, port, sources, per_source, reader_src, hold, ready_file):
+    """A reader connects first, then per_source clients from each source
+    send queries (up to LIMIT bytes each, many times what the server may
+    leave unread) and never read. Once the server has answered each of them
+    (seen by peeking) they hold for `hold` seconds: ready_file is written
+    (the suite measures the server's memory then) and the reader asks every
+    0.2 s, on until the non-readers are closed by the idle timeout."""
+    plan(6)
+    limit = 256 * 1024
+    reader = socket.socket(family(server), socket.SOCK_STREAM)
+    reader.bind((reader_src, 0))
+    reader.settimeout(2)
+    reader.connect((server, port))
+    n = len(sources) * per_source
+    conns = open_from(sources, per_source, server, port, rcvbuf=4096)
+    payload = framed(query(CANONICAL)) * 256
+    sent = {s.fileno(): 0 for s, _ in conns}
+    gone = {}
+    stats = {"latencies": [], "lost": 0, "qid": 0, "next": 0.0, "checked": 0.0}
+
+    def pump():
+        """One round: every non-reader sends what it may; the reader asks when due.
+        (Light on the CPU: the server under test shares it.)"""
+        now = time.time()
+        check_closed = now - stats["checked"] >= 0.25
+        if check_closed:
+            stats["checked"] = now
+        for s, _ in conns:
+            fd = s.fileno()
+            if fd in gone:
+                continue
+            if check_closed and server_closed(s):
+                gone[fd] = now
+                continue
+            if sent[fd] >= limit:
+                continue
+            try:
+                k = s.send(payload[:limit - sent[fd]])
+                if k > 0:
+                    sent[fd] += k
+            except BlockingIOError:
+                pass
+            except OSError:
+                gone[fd] = now
+        if now >= stats["next"]:
+            stats["qid"] += 1
+            r, dt = ask_on(reader, CANONICAL, stats["qid"], 5.0)
+            if answered(r):
+                stats["latencies"].append(dt)
+            else:
+                stats["lost"] += 1
+            stats["next"] = time.time() + 0.2
+        time.sleep(0.02)
+
+    # Until the server has answered each (or closed it): it took them all in.
+    t0 = time.time()
+    answered_at = {}
+    while time.time() - t0 < 20 and len(answered_at) + len(gone) < len(conns):
+        pump()
+        for s, _ in conns:
+            if s.fileno() not in answered_at and s.fileno() not in gone and peeked(s):
+                answered_at[s.fileno()] = time.time()
+    burst = time.time() - t0
+    burst_slowest = max(stats["latencies"]) if stats["latencies"] else 0
+    burst_lost = stats["lost"]
+    stats["latencies"] = []
+    stats["lost"] = 0
+    # Held now: answered by the server and not closed. (Those answered first
+    # may reach the idle timeout during the hold when the server was slow.)
+    kept = [(s, src) for s, src in conns if s.fileno() not in gone and not server_closed(s)]
+    t1 = time.time()
+    with open(ready_file, "w") as f:
+        f.write("ready\n")
+    while time.time() - t1 < hold:
+        pump()
+    amounts = sorted(sent[s.fileno()] for s, _ in kept)
+    check("%d non-reading clients from %d sources connected; %d hold a slot beside the reader (the cap is 100), "
+          "each answered by the server within %.1f s (the reader meanwhile: %d lost, slowest %.0f ms)"
+          % (n, len(sources), len(kept), burst, burst_lost, 1000 * burst_slowest),
+          len(conns) == n and len(kept) == n - 1 and all(s.fileno() in answered_at for s, _ in kept),
+          "%d connected, %d kept" % (len(conns), len(kept)))
+    # 128 KiB of queries: about 14 times the 16 KiB of replies the server may leave unread.
+    check("each of them sent at least 128 KiB of queries (up to %d KiB) and never read (least %.0f KiB, %.1f MiB in all)"
+          % (limit // 1024, amounts[0] / 1024 if amounts else 0, sum(sent.values()) / 1048576),
+          bool(amounts) and amounts[0] >= 128 * 1024, "least %s" % (amounts[0] if amounts else None))
+    lat = sorted(stats["latencies"])
+    check("the reader got every answer while they held (%d queries over %.0f s, median %.0f ms, slowest %.0f ms)"
+          % (len(lat) + stats["lost"], hold, 1000 * lat[len(lat) // 2] if lat else 0, 1000 * lat[-1] if lat else 0),
+          stats["lost"] == 0 and len(lat) >= 2, "%d lost" % stats["lost"])
+    # Then the idle timeout: no whole query answered and no write progress.
+    stats["latencies"] = []
+    t2 = time.time()
+    while time.time() - t2 < 16 and any(s.fileno() not in gone for s, _ in kept):
+        pump()
+    idle = [gone[s.fileno()] - answered_at[s.fileno()] for s, _ in kept if s.fileno() in gone and s.fileno() in answered_at]
+    still = sum(1 for s, _ in kept if s.fileno() not in gone)
+    check("the non-readers are then closed by the idle timeout (%d still open; closed %.1f-%.1f s after their first answer)"
+          % (still, min(idle) if idle else 0, max(idle) if idle else 0), still == 0)
+    check("the reader got every answer meanwhile too (%d lost)" % stats["lost"], stats["lost"] == 0)
+    r, _ = ask_on(reader, CANONICAL, 0x7777, 5.0)
+    check("the reader is still answered afterwards", answered(r), describe(r))
+    reader.close()
+    for s, _ in conns:
+        s.close()
+
+
+def trickle_cmd(server, port, sources, per_source, interval, new_src):
+    """per_source clients from each source send one byte of a query every
+    interval seconds; the server keeps at most its per-source limit of them
+    and closes those it kept once the query deadline passes; a new client
+    is answered meanwhile."""
+    plan(4)
+    n = len(sources) * per_source
+    conns = open_from(sources, per_source, server, port)
+    msg = framed(query(CANONICAL))
+    pos = {}
+    first = {}
+    closed_at = {}
+    t0 = time.time()
+    for s, _ in conns:
+        try:
+            s.send(msg[:1])
+            pos[s.fileno()] = 1
+            first[s.fileno()] = time.time()
+        except OSError:
+            closed_at[s.fileno()] = time.time()
+    time.sleep(0.5)
+    kept = [(s, src) for s, src in conns if not server_closed(s)]
+    check("%d trickling clients from %d sources connected and sent their first byte; the server keeps %d"
+          % (n, len(sources), len(kept)),
+          len(conns) == n and len(pos) == n and len(kept) == min(n, len(sources) * 10), "%d connected, %d kept" % (len(conns), len(kept)))
+    r, dt = ask_from(new_src, server, port)
+    check("a new client from %s is answered in %.2f s while they trickle (within 2 s)" % (new_src, dt),
+          answered(r) and dt < 2, describe(r))
+    next_byte = time.time() + interval
+    while time.time() - t0 < 12 and len(closed_at) < len(kept):
+        now = time.time()
+        for s, _ in kept:
+            fd = s.fileno()
+            if fd in closed_at:
+                continue
+            if server_closed(s):
+                closed_at[fd] = now
+        if now >= next_byte:
+            for s, _ in kept:
+                fd = s.fileno()
+                if fd not in closed_at and pos[fd] < len(msg) - 1:
+                    try:
+                        s.send(msg[pos[fd]:pos[fd] + 1])
+                        pos[fd] += 1
+                    except OSError:
+                        closed_at[fd] = now
+            next_byte = now + interval
+        time.sleep(0.05)
+    ages = [closed_at[s.fileno()] - first[s.fileno()] for s, _ in kept if s.fileno() in closed_at]
+    sent = [pos[s.fileno()] for s, _ in kept]
+    check("each kept trickler sent a byte every %g s and never a whole query (%d-%d of %d bytes)"
+          % (interval, min(sent) if sent else 0, max(sent) if sent else 0, len(msg)),
+          bool(sent) and min(sent) >= 4 and max(sent) < len(msg))
+    check("each is closed 4.5-7 s after its first byte: the query deadline (%d of %d closed, %.1f-%.1f s)"
+          % (len(ages), len(kept), min(ages) if ages else 0, max(ages) if ages else 0),
+          len(ages) == len(kept) and bool(ages) and min(ages) >= 4.5 and max(ages) <= 7)
+    for s, _ in conns:
+        s.close()
+
+
+def refused_cmd(server, port, sources, per_source, want_kept, allowed_src):
+    """Connections from sources outside the allow list: the server holds
+    want_kept of them (apart from the allowed clients' slots) and closes the
+    rest at once; an allowed client is answered meanwhile; those that ask get
+    REFUSED and then the end of the connection; the silent ones are closed
+    when the query deadline passes."""
+    plan(5)
+    n = len(sources) * per_source
+    conns = open_from(sources, per_source, server, port)
+    t0 = time.time()
+    closed = count_closed(conns, 0.5)
+    kept = [(s, src) for s, src in conns if not server_closed(s)]
+    check("%d connections from %d sources outside the allow list: the server holds %d, closes %d at once"
+          % (n, len(sources), len(kept), closed),
+          len(conns) == n and len(kept) == want_kept and closed == n - want_kept, "%d connected" % len(conns))
+    r, dt = ask_from(allowed_src, server, port)
+    check("an allowed client is answered while they are held (%.2f s)" % dt, answered(r) and dt < 2, describe(r))
+    asking, silent = kept[0::2], kept[1::2]
+    good = 0
+    why = ""
+    for i, (s, _) in enumerate(asking):
+        s.setblocking(True)
+        s.settimeout(2)
+        try:
+            s.sendall(framed(query(CANONICAL, qid=i)) + framed(query(CANONICAL, qid=1000 + i)))
+            rr = Reply(tcp_read_message(s))
+            rest = s.recv(1)
+            if rr.id == i and rr.rcode == 5 and rest == b"":
+                good += 1
+            else:
+                why = "id %d %s then %r" % (rr.id, rr.rcode_name(), rest)
+        except (OSError, EOFError, ValueError) as e:
+            why = repr(e)
+    check("each of the %d that ask gets REFUSED for its first query and then EOF (two sent)" % len(asking),
+          good == len(asking) and good > 0, "%d good; %s" % (good, why))
+    ends = {}
+    while time.time() - t0 < 9 and len(ends) < len(silent):
+        for s, _ in silent:
+            if s.fileno() not in ends and server_closed(s):
+                ends[s.fileno()] = time.time() - t0
+        time.sleep(0.05)
+    ages = list(ends.values())
+    check("each of the %d silent ones is closed 4.5-7 s after it connected (%d closed, %.1f-%.1f s)"
+          % (len(silent), len(ages), min(ages) if ages else 0, max(ages) if ages else 0),
+          len(ages) == len(silent) and bool(ages) and min(ages) >= 4.5 and max(ages) <= 7)
+    r, dt = ask_from(allowed_src, server, port)
+    check("an allowed client is answered afterwards (%.2f s)" % dt, answered(r), describe(r))
+    for s, _ in conns:
+        s.close()
+
+
 def ask_cmd(server, port, name, qtype, tcp):
     types = {"A": T_A, "AAAA": T_AAAA, "SRV": T_SRV, "PTR": T_PTR, "TXT": T_TXT}
     data = exchange(server, port, query(name, types[qtype]), tcp)
@@ -789,6 +1160,14 @@ def main(argv):
         fuzz(args[0], int(args[1]), int(args[2]), int(args[3]), tcp)
     elif cmd == "sweep":
         fuzz(args[0], int(args[1]), 65536, int(args[2]), tcp, sweep=True)
+    elif cmd == "conns":
+        conns_cmd(args[0], int(args[1]), args[2].split(","), int(args[3]), int(args[4]), args[5])
+    elif cmd == "noread":
+        noread_cmd(args[0], int(args[1]), args[2].split(","), int(args[3]), args[4], float(args[5]), args[6])
+    elif cmd == "trickle":
+        trickle_cmd(args[0], int(args[1]), args[2].split(","), int(args[3]), float(args[4]), args[5])
+    elif cmd == "refused":
+        refused_cmd(args[0], int(args[1]), args[2].split(","), int(args[3]), int(args[4]), args[5])
     elif cmd == "ask":
         ask_cmd(args[0], int(args[1]), args[2], args[3], tcp)
     else:
