@@ -274,19 +274,26 @@ dns_queries() {
 # too), each TCP SYN without ACK to port 5269: every connection attempt that
 # starts or ends in the node, whatever the address (::1, 127.0.0.1, ...).
 syn_count_start() {
-  local node=$1 dir=$V6M_TMP/node/$1 i
+  local node=$1 dir=$V6M_TMP/node/$1
   [[ -d $dir ]] || v6m_die "syn_count_start: no node $node"
-  [[ -f $dir/syn.pid ]] && return 0
   # (tcp[...] cannot index IPv6 in libpcap: the flags are read from the text.)
-  node_exec "$node" tcpdump -i any -n -U --immediate-mode -Z root -w "$dir/syn.pcap" \
-    'tcp dst port 5269' 2>"$dir/syn.err" &
-  echo $! >"$dir/syn.pid"
-  v6m__track_pid "$(cat "$dir/syn.pid")"
+  v6m__node_capture "$node" syn 'tcp dst port 5269'
+}
+
+# v6m__node_capture NODE NAME FILTER — tcpdump inside NODE on every interface
+# into $V6M_TMP/node/NODE/NAME.pcap (once per run); waits until it listens.
+v6m__node_capture() {
+  local node=$1 name=$2 filter=$3 dir=$V6M_TMP/node/$1 i
+  [[ -f $dir/$name.pid ]] && return 0
+  node_exec "$node" tcpdump -i any -n -U --immediate-mode -Z root -w "$dir/$name.pcap" \
+    "$filter" 2>"$dir/$name.err" &
+  echo $! >"$dir/$name.pid"
+  v6m__track_pid "$(cat "$dir/$name.pid")"
   for ((i = 0; i < 100; i++)); do
-    grep -q 'listening on' "$dir/syn.err" 2>/dev/null && return 0
+    grep -q 'listening on' "$dir/$name.err" 2>/dev/null && return 0
     sleep 0.1
   done
-  v6m_die "tcpdump in $node did not start: $(cat "$dir/syn.err")"
+  v6m_die "tcpdump ($name) in $node did not start: $(cat "$dir/$name.err")"
 }
 
 # syn_list NODE — "SRC DST SPORT" for each connection attempt seen so far,
@@ -570,6 +577,20 @@ prosodyctl install reported success, but mod_s2s_v6mesh.lua is not in custom_plu
     rc=1
   fi
   return "$rc"
+}
+
+# prosody_install_start NAME... — for each server: installs $rock with
+# prosody_install_rock and starts it, one check each; a failure reports and
+# ends the suite (nothing after it could run).
+prosody_install_start() {
+  local n
+  for n in "$@"; do
+    if ! prosody_install_rock "$n" "$rock"; then
+      v6m_not_ok "$n: prosodyctl install $(basename "$rock")" "$(tail -n 3 <<<"$V6M_OUT$V6M_ERR" | tr '\n' ' ')"
+      exit 1
+    fi
+    v6m_check "$n: Prosody $(prosody_version "$n") installed the rock and started" prosody_start "$n" || exit 1
+  done
 }
 
 # prosody_start NAME — inside its namespace as prosody, in the foreground (-F)
@@ -988,18 +1009,9 @@ EOF
 # resolver_start). The hub's trap (dns_count) cannot see a resolver that runs
 # inside the node itself; this capture does.
 node_dns_start() {
-  local node=$1 dir=$V6M_TMP/node/$1 i
+  local node=$1 dir=$V6M_TMP/node/$1
   [[ -d $dir ]] || v6m_die "node_dns_start: no node $node"
-  [[ -f $dir/dns.pid ]] && return 0
-  node_exec "$node" tcpdump -i any -n -U --immediate-mode -Z root -w "$dir/dns.pcap" \
-    'port 53 or port 853 or port 5353 or port 5390' 2>"$dir/dns.err" &
-  echo $! >"$dir/dns.pid"
-  v6m__track_pid "$(cat "$dir/dns.pid")"
-  for ((i = 0; i < 100; i++)); do
-    grep -q 'listening on' "$dir/dns.err" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  v6m_die "tcpdump (DNS) in $node did not start: $(cat "$dir/dns.err")"
+  v6m__node_capture "$node" dns 'port 53 or port 853 or port 5353 or port 5390'
 }
 
 # node_dns_queries NODE — the packets node_dns_start recorded, one line each

@@ -61,13 +61,7 @@ done
 chown -R prosody:prosody "$adir/certs"
 chmod 600 "$adir"/certs/*.key
 
-for n in a b; do
-  if ! prosody_install_rock "$n" "$rock"; then
-    v6m_not_ok "$n: prosodyctl install $(basename "$rock")" "$(tail -n 3 <<<"$V6M_OUT$V6M_ERR" | tr '\n' ' ')"
-    exit 1
-  fi
-  v6m_check "$n: Prosody $(prosody_version "$n") installed the rock and started" prosody_start "$n" || exit 1
-done
+prosody_install_start a b
 prosody_adduser a alice pw-alice >/dev/null || v6m_die "adduser alice"
 prosody_adduser b bob pw-bob >/dev/null || v6m_die "adduser bob"
 

@@ -136,13 +136,7 @@ else
   v6m_not_ok "instrument: the capture in A's namespace recorded the canary" "$dns_canary packets: $(node_dns_queries a | head -n 3 | tr '\n' ' ')"
 fi
 
-for n in a b; do
-  if ! prosody_install_rock "$n" "$rock"; then
-    v6m_not_ok "$n: prosodyctl install $(basename "$rock")" "$(tail -n 3 <<<"$V6M_OUT$V6M_ERR" | tr '\n' ' ')"
-    exit 1
-  fi
-  v6m_check "$n: Prosody $(prosody_version "$n") installed the rock and started" prosody_start "$n" || exit 1
-done
+prosody_install_start a b
 prosody_adduser a alice pw-alice >/dev/null || v6m_die "adduser alice"
 prosody_adduser b bob pw-bob >/dev/null || v6m_die "adduser bob"
 lines_a=$(log_lines a)
