@@ -47,7 +47,6 @@ local shell = loadOrFail("shell")
 local dns = loadOrFail("dns")
 local dnsListener = loadOrFail("dns_listener")
 local S2S_PORT = 5269
-local string_sub = string.sub
 --- The .v6.alt name that `name` is once Prosody's DNS layer has read it
 -- (IDNA, trailing dots, case), or undefined when it is none. Every check
 -- point asks this, never a suffix test of its own. Without the codec (it did
@@ -69,8 +68,7 @@ end
 --- The last gate: no resolver of the process is ever asked a name under v6.alt.
 local dnsGate = {
     refusal = function(name)
-        local read = v6alt ~= nil and v6alt.normalize(name) or string.lower(name)
-        if string_sub(read, -6) ~= "v6.alt" and meshName(name) == nil then
+        if not (v6alt ~= nil and v6alt.reaches_v6alt(name)) and meshName(name) == nil then
             return nil
         end
         return ("mod_s2s_v6mesh: " .. name) .. " is a .v6.alt name, which is never looked up in DNS"

@@ -68,7 +68,6 @@ const dns = loadOrFail<DnsLib>("dns");
 const dnsListener = loadOrFail<DnsListenerLib>("dns_listener");
 
 const S2S_PORT = 5269;
-const string_sub = string.sub;
 
 /* ---------------------------------------------------------------------- */
 /* Names as the layers below read them (SPEC 3.2)                           */
@@ -94,8 +93,7 @@ function spelled(name: string, read: string): string {
 /** The last gate: no resolver of the process is ever asked a name under v6.alt. */
 const dnsGate: import("./compat").DnsGate = {
     refusal(name) {
-        const read = v6alt !== undefined ? v6alt.normalize(name) : string.lower(name);
-        if (string_sub(read, -6) !== "v6.alt" && meshName(name) === undefined) return undefined;
+        if (!(v6alt !== undefined && v6alt.reaches_v6alt(name)) && meshName(name) === undefined) return undefined;
         return `mod_s2s_v6mesh: ${name} is a .v6.alt name, which is never looked up in DNS`;
     },
     log(where, name, why) {
