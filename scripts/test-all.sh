@@ -81,11 +81,12 @@ integration=test/integration
 #                            suite as 13-13, 0.12-0.12 and 0.12-13
 #   0.12-lua5.1, 0.12-luajit shell; smoke with 13 both ways; the scenario suites
 #                            paired with 13 (the new build as server A)
-#   trunk                    shell; smoke with 13 both ways
+#   trunk                    shell; smoke with 13 both ways; multihome paired with 13
 # The 13-13 run of each scenario suite has the module's DNS listener on in
 # every server (V6M_DNS_LISTEN=1): the suites pass with it as without it.
 built="0.12-lua5.1 0.12-luajit trunk"
-scenarios_on_built="federation impersonation ranges ties whole-server reload"
+scenarios_on_built="federation impersonation ranges ties whole-server reload multihome"
+scenarios_on_trunk="multihome"
 # Longest first, so that the last suites to start are short ones.
 suite unit bash scripts/test-unit.sh
 suite "names fuzz (50,000 names on lua5.1, lua5.4, luajit)" bash scripts/test-names-fuzz.sh
@@ -94,7 +95,11 @@ for f in $integration/suites/*.sh; do
   name=$(basename "$f" .sh)
   pairs=("13 13" "0.12 0.12" "0.12 13")
   for version in $built; do
-    [[ $version != trunk && " $scenarios_on_built " == *" $name "* ]] && pairs+=("$version 13")
+    if [[ $version == trunk ]]; then
+      [[ " $scenarios_on_trunk " == *" $name "* ]] && pairs+=("$version 13")
+    else
+      [[ " $scenarios_on_built " == *" $name "* ]] && pairs+=("$version 13")
+    fi
   done
   for pair in "${pairs[@]}"; do
     if [[ $pair == "13 13" ]]; then

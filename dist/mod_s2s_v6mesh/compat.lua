@@ -187,6 +187,35 @@ function ____exports.gate_dns(state, gate)
         )
     end
 end
+--- The connection type that makes an outgoing connection leave from
+-- `address`. Prosody has no bind option; but a resolver hands net.connect a
+-- connection type ("tcp6"), and server.addclient creates the socket with
+-- socket[type]() on every backend (epoll, select, event) of 0.12, 13 and
+-- trunk. So the type is a constructor of our own in LuaSocket's table: a tcp6
+-- socket bound to `address`, which keeps its bind through the non-blocking
+-- connect. A bind that fails fails that attempt; no other source is tried.
+function ____exports.bound_connection_type(state, socket, address)
+    local key = ("tcp6 from [" .. address) .. "]"
+    local types = socket
+    local bound = state.bound or ({})
+    state.bound = bound
+    if types[key] == nil then
+        types[key] = function()
+            local sock, err = socket.tcp6()
+            if sock == nil then
+                return nil, err
+            end
+            local ok, bindErr = sock:bind(address, 0)
+            if ok == nil then
+                sock:close()
+                return nil, (("cannot send from [" .. address) .. "]: ") .. bindErr
+            end
+            return sock
+        end
+        bound[key] = types
+    end
+    return key
+end
 --- Undo route_outgoing and gate_dns: Prosody's own resolvers again, as before the module.
 function ____exports.unroute_outgoing(state)
     if state.patches ~= nil then
@@ -197,6 +226,12 @@ function ____exports.unroute_outgoing(state)
         end
     end
     state.patches = nil
+    if state.bound ~= nil then
+        for key, socket in pairs(state.bound) do
+            socket[key] = nil
+        end
+    end
+    state.bound = nil
     state.gate = nil
     state.target = nil
     state.service = nil

@@ -1,5 +1,31 @@
 local ____exports = {}
-local globalSettings
+local s2sListensOn, v6alt, globalSettings
+function s2sListensOn(packed)
+    local ____temp_6 = module:get_option("s2s_interfaces")
+    if ____temp_6 == nil then
+        ____temp_6 = module:get_option("interfaces")
+    end
+    local ____temp_6_7 = ____temp_6
+    if ____temp_6_7 == nil then
+        ____temp_6_7 = {"*", "::"}
+    end
+    local option = ____temp_6_7
+    if type(option) == "string" then
+        option = {option}
+    end
+    if type(option) ~= "table" then
+        return true
+    end
+    for ____, iface in ipairs(option) do
+        if iface == "::" then
+            return true
+        end
+        if type(iface) == "string" and (v6alt.parse_ip(iface)) == packed then
+            return true
+        end
+    end
+    return false
+end
 module:set_global()
 local FILES = {
     "v6alt",
@@ -41,12 +67,15 @@ local function loadOrFail(file)
     failure = failure or (file .. ".lua does not load: ") .. why
     return nil
 end
-local v6alt = loadOrFail("v6alt")
+v6alt = loadOrFail("v6alt")
 local policies = loadOrFail("policy")
 local shell = loadOrFail("shell")
 local dns = loadOrFail("dns")
 local dnsListener = loadOrFail("dns_listener")
 local S2S_PORT = 5269
+--- Process-wide routing state (compat.ts), shared across reloads of the
+-- module, so that a new instance takes over what the old one patched.
+local routing = module:shared("routing")
 --- The .v6.alt name that `name` is once Prosody's DNS layer has read it
 -- (IDNA, trailing dots, case), or undefined when it is none. Every check
 -- point asks this, never a suffix test of its own. Without the codec (it did
@@ -236,10 +265,13 @@ local function machineAddresses()
     end
     return found
 end
+--- The machine's addresses (packed) as refreshOwnAddresses last read them.
+local onMachine = {}
 --- Recompute the own addresses; a change starts a new epoch.
 local function refreshOwnAddresses()
     local fresh = {}
-    for packed in pairs(machineAddresses()) do
+    onMachine = machineAddresses()
+    for packed in pairs(onMachine) do
         fresh[packed] = "an address of this machine"
     end
     for host in pairs(prosody.hosts) do
@@ -341,8 +373,8 @@ local function checkRoute(event)
     end
     return nil
 end
---- One connection target: the address itself, port 5269.
-local function addressResolver(hostname, address)
+--- One connection target: the address itself, port 5269, with a connection type (see sourceOf).
+local function addressResolver(hostname, address, connType)
     local used = false
     return {
         hostname = hostname,
@@ -352,9 +384,20 @@ local function addressResolver(hostname, address)
                 return
             end
             used = true
-            callback("tcp6", address, S2S_PORT)
+            callback(connType, address, S2S_PORT)
         end
     }
+end
+--- The address a local host's connections leave from: the one its own
+-- .v6.alt name encodes (a component under a host: the host's), because
+-- peers check it. Undefined for a host with a DNS name: the kernel chooses.
+local function sourceOf(host)
+    local name = meshName(host)
+    if name == nil then
+        return nil
+    end
+    local packed = v6alt.decode(name, true)
+    return packed
 end
 --- Where a connection to a .v6.alt name goes. The route check has vetted the
 -- name already; this is the last gate, whatever opened the connection, so it
@@ -387,7 +430,35 @@ local function connectTarget(fromHost, toHost)
             (spelled(toHost, name) .. " is ") .. decision.refused
         )
     end
-    return addressResolver(toHost, decision.address)
+    local source = sourceOf(fromHost)
+    if source == nil then
+        return addressResolver(toHost, decision.address, "tcp6")
+    end
+    local sourceText = v6alt.format_ip(source)
+    if not onMachine[source] then
+        local why = ((tostring(fromHost) .. " sends from [") .. sourceText) .. "], the address its name encodes, and that is not an address of this machine"
+        module:log(
+            "warn",
+            "Not connecting from %s to %s: %s",
+            tostring(fromHost),
+            toHost,
+            why
+        )
+        return compat.exhausted(toHost, why)
+    end
+    module:log(
+        "debug",
+        "Connecting from %s [%s] to %s [%s]",
+        tostring(fromHost),
+        sourceText,
+        toHost,
+        decision.address
+    )
+    return addressResolver(
+        toHost,
+        decision.address,
+        compat.bound_connection_type(routing, socketlib, sourceText)
+    )
 end
 local function meshState(session)
     local state = session.v6mesh
@@ -703,7 +774,6 @@ for ____, kind in ipairs({"message", "presence", "iq"}) do
         DELIVERY_EVENTS[#DELIVERY_EVENTS + 1] = (kind .. "/") .. to
     end
 end
-local routing = module:shared("routing")
 local covered = {}
 --- Hook one host's events (once); the hooks leave with the module.
 local function coverHost(host)
@@ -744,9 +814,11 @@ local function diagnoseHost(host)
     end
     local address = v6alt.format_ip(packed)
     if not machineAddresses()[packed] then
-        module:log("warn", "%s stands for [%s], which is not an address of this machine: peers connect there and check connections come from there", host, address)
+        module:log("warn", "%s stands for [%s], which is not an address of this machine: peers connect there and check connections come from there, so it cannot federate until the address is added", host, address)
+    elseif not s2sListensOn(packed) then
+        module:log("warn", "%s stands for [%s], but s2s does not listen there (s2s_interfaces, or interfaces): peers cannot connect to it", host, address)
     else
-        module:log("info", "%s is served at [%s]", host, address)
+        module:log("info", "%s is served at [%s], and its s2s connections leave from there", host, address)
     end
 end
 local function onHostActivated(host)
@@ -767,18 +839,18 @@ local function coverHostClosed(host)
         entry.events,
         "route/remote",
         function(event)
-            local ____temp_6
+            local ____temp_8
             if meshName(event.to_host) ~= nil then
-                ____temp_6 = bounce(
+                ____temp_8 = bounce(
                     event,
                     "service-unavailable",
                     "mod_s2s_v6mesh: " .. tostring(failure),
                     "closed"
                 )
             else
-                ____temp_6 = nil
+                ____temp_8 = nil
             end
-            return ____temp_6
+            return ____temp_8
         end,
         100
     )
@@ -900,13 +972,13 @@ end
 local function closeRouting(why)
     routing.closed = why
     local function refuseRoute(event)
-        local ____temp_7
+        local ____temp_9
         if meshName(event.to_host) ~= nil then
-            ____temp_7 = bounce(event, "service-unavailable", ((routing.closed or why) .. "; not sending to ") .. event.to_host, "reloading")
+            ____temp_9 = bounce(event, "service-unavailable", ((routing.closed or why) .. "; not sending to ") .. event.to_host, "reloading")
         else
-            ____temp_7 = nil
+            ____temp_9 = nil
         end
-        return ____temp_7
+        return ____temp_9
     end
     local function refuseConnect(toHost)
         return meshName(toHost) ~= nil and compat.exhausted(toHost, routing.closed or why) or nil

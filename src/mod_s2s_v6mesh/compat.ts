@@ -71,6 +71,8 @@ export interface RoutingState {
     gate?: DnsGate;
     /** The library fields gate_dns replaced, to put back on unload. */
     patches?: LuaTable<number, Patch>;
+    /** The connection types bound_connection_type added, and the table they are in (LuaSocket's). */
+    bound?: LuaTable<string, LuaTable<string, unknown>>;
 }
 
 /**
@@ -206,6 +208,36 @@ export function gate_dns(state: RoutingState, gate: DnsGate): void {
     if (adns.lookup !== undefined) patch(state, adns, "lookup", gatedLookup(state, adns.lookup));
 }
 
+/**
+ * The connection type that makes an outgoing connection leave from
+ * `address`. Prosody has no bind option; but a resolver hands net.connect a
+ * connection type ("tcp6"), and server.addclient creates the socket with
+ * socket[type]() on every backend (epoll, select, event) of 0.12, 13 and
+ * trunk. So the type is a constructor of our own in LuaSocket's table: a tcp6
+ * socket bound to `address`, which keeps its bind through the non-blocking
+ * connect. A bind that fails fails that attempt; no other source is tried.
+ */
+export function bound_connection_type(state: RoutingState, socket: typeof import("socket"), address: string): string {
+    const key = `tcp6 from [${address}]`;
+    const types = socket as unknown as LuaTable<string, unknown>;
+    const bound = state.bound ?? new LuaTable<string, LuaTable<string, unknown>>();
+    state.bound = bound;
+    if (types.get(key) === undefined) {
+        types.set(key, () => {
+            const [sock, err] = socket.tcp6();
+            if (sock === undefined) return $multi(undefined, err);
+            const [ok, bindErr] = sock.bind(address, 0);
+            if (ok === undefined) {
+                sock.close();
+                return $multi(undefined, `cannot send from [${address}]: ${bindErr}`);
+            }
+            return $multi(sock);
+        });
+        bound.set(key, types);
+    }
+    return key;
+}
+
 /** Undo route_outgoing and gate_dns: Prosody's own resolvers again, as before the module. */
 export function unroute_outgoing(state: RoutingState): void {
     if (state.patches !== undefined) {
@@ -214,6 +246,10 @@ export function unroute_outgoing(state: RoutingState): void {
         }
     }
     state.patches = undefined;
+    if (state.bound !== undefined) {
+        for (const [key, socket] of state.bound) socket.delete(key);
+    }
+    state.bound = undefined;
     state.gate = undefined;
     state.target = undefined;
     state.service = undefined;

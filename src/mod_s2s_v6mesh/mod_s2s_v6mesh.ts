@@ -69,6 +69,17 @@ const dnsListener = loadOrFail<DnsListenerLib>("dns_listener");
 
 const S2S_PORT = 5269;
 
+/**
+ * Process-wide routing state (compat.ts), shared across reloads of the
+ * module, so that a new instance takes over what the old one patched.
+ */
+const routing = module.shared("routing") as unknown as RoutingState & {
+    /** Set while a reload is under way (or failed): why .v6.alt routing is closed. */
+    closed?: string;
+    /** Removes the raw handlers that keep routing closed. */
+    unguard?: LuaTable<number, (this: void) => void>;
+};
+
 /* ---------------------------------------------------------------------- */
 /* Names as the layers below read them (SPEC 3.2)                           */
 
@@ -244,10 +255,14 @@ function machineAddresses(): LuaTable<string, boolean> {
     return found;
 }
 
+/** The machine's addresses (packed) as refreshOwnAddresses last read them. */
+let onMachine = new LuaTable<string, boolean>();
+
 /** Recompute the own addresses; a change starts a new epoch. */
 function refreshOwnAddresses(): void {
     const fresh = new LuaTable<string, string>();
-    for (const [packed] of machineAddresses()) fresh.set(packed, "an address of this machine");
+    onMachine = machineAddresses();
+    for (const [packed] of onMachine) fresh.set(packed, "an address of this machine");
     for (const [host] of prosody.hosts) {
         const name = meshName(host);
         if (name !== undefined) {
@@ -319,8 +334,8 @@ function checkRoute(event: RouteEvent): true | undefined {
     return undefined;
 }
 
-/** One connection target: the address itself, port 5269. */
-function addressResolver(hostname: string, address: string): ConnectResolver {
+/** One connection target: the address itself, port 5269, with a connection type (see sourceOf). */
+function addressResolver(hostname: string, address: string, connType: string): ConnectResolver {
     let used = false;
     return {
         hostname,
@@ -330,9 +345,21 @@ function addressResolver(hostname: string, address: string): ConnectResolver {
                 return;
             }
             used = true;
-            callback("tcp6", address, S2S_PORT);
+            callback(connType, address, S2S_PORT);
         },
     };
+}
+
+/**
+ * The address a local host's connections leave from: the one its own
+ * .v6.alt name encodes (a component under a host: the host's), because
+ * peers check it. Undefined for a host with a DNS name: the kernel chooses.
+ */
+function sourceOf(host: string | undefined): string | undefined {
+    const name = meshName(host);
+    if (name === undefined) return undefined;
+    const [packed] = v6alt.decode(name, true);
+    return packed;
 }
 
 /**
@@ -353,7 +380,16 @@ function connectTarget(fromHost: string | undefined, toHost: string): ConnectRes
         module.log("warn", "Not connecting from %s to %s: it is %s", tostring(fromHost), spelled(toHost, name), decision.refused);
         return compat.exhausted(toHost, `${spelled(toHost, name)} is ${decision.refused}`);
     }
-    return addressResolver(toHost, decision.address);
+    const source = sourceOf(fromHost);
+    if (source === undefined) return addressResolver(toHost, decision.address, "tcp6");
+    const sourceText = v6alt.format_ip(source) as string;
+    if (!onMachine.get(source)) {
+        const why = `${tostring(fromHost)} sends from [${sourceText}], the address its name encodes, and that is not an address of this machine`;
+        module.log("warn", "Not connecting from %s to %s: %s", tostring(fromHost), toHost, why);
+        return compat.exhausted(toHost, why);
+    }
+    module.log("debug", "Connecting from %s [%s] to %s [%s]", tostring(fromHost), sourceText, toHost, decision.address);
+    return addressResolver(toHost, decision.address, compat.bound_connection_type(routing, socketlib, sourceText));
 }
 
 function meshState(session: S2SSession): MeshSessionState {
@@ -602,13 +638,6 @@ for (const kind of ["message", "presence", "iq"]) {
 /* ---------------------------------------------------------------------- */
 /* Every host of the process                                                */
 
-const routing = module.shared("routing") as unknown as RoutingState & {
-    /** Set while a reload is under way (or failed): why .v6.alt routing is closed. */
-    closed?: string;
-    /** Removes the raw handlers that keep routing closed. */
-    unguard?: LuaTable<number, (this: void) => void>;
-};
-
 const covered = new LuaTable<string, boolean>();
 
 /** Hook one host's events (once); the hooks leave with the module. */
@@ -642,10 +671,29 @@ function diagnoseHost(host: string): void {
     }
     const address = v6alt.format_ip(packed) as string;
     if (!machineAddresses().get(packed)) {
-        module.log("warn", "%s stands for [%s], which is not an address of this machine: peers connect there and check connections come from there", host, address);
+        module.log(
+            "warn",
+            "%s stands for [%s], which is not an address of this machine: peers connect there and check connections come from there, so it cannot federate until the address is added",
+            host,
+            address
+        );
+    } else if (!s2sListensOn(packed)) {
+        module.log("warn", "%s stands for [%s], but s2s does not listen there (s2s_interfaces, or interfaces): peers cannot connect to it", host, address);
     } else {
-        module.log("info", "%s is served at [%s]", host, address);
+        module.log("info", "%s is served at [%s], and its s2s connections leave from there", host, address);
     }
+}
+
+/** Whether Prosody's s2s port listens on `packed`: s2s_interfaces, else interfaces, else Prosody's default ("::" among them). */
+function s2sListensOn(packed: string): boolean {
+    let option = module.get_option("s2s_interfaces") ?? module.get_option("interfaces") ?? ["*", "::"];
+    if (type(option) === "string") option = [option];
+    if (type(option) !== "table") return true; // Prosody reports that option itself
+    for (const iface of option as unknown[]) {
+        if (iface === "::") return true;
+        if (type(iface) === "string" && v6alt.parse_ip(iface as string)[0] === packed) return true;
+    }
+    return false;
 }
 
 function onHostActivated(host: string): void {

@@ -10,9 +10,11 @@
 #   node_hosts_add NAME IP HOST.. an /etc/hosts line seen only inside that node
 #   node_exec NAME CMD...         run a command (as root) inside the node
 #   dns_count / dns_queries       DNS packets seen since mesh_create (count / text)
+#   dns_canary NODE               a query the trap must record (the control of "0 DNS packets")
 #   syn_count_start NODE          tcpdump inside NODE (all interfaces, lo too) for TCP SYNs to port 5269
 #   syn_list NODE / syn_count NODE [ERE]   those SYNs so far: "SRC DST SPORT" lines (one per connection) / how many (matching ERE)
 #   prosody_create [opts] NAME VERSION DOMAIN IPV6 [EXTRA_GLOBAL_LUA]   (VERSION: see V6M_VERSIONS)
+#   prosody_add_host NAME ALIAS DOMAIN [IPV6]   another VirtualHost in NAME, usable as server ALIAS
 #   prosody_family VERSION        13 or 0.12: the release line a build behaves like
 #   prosody_install_rock NAME ROCKFILE|ROCKS_SERVER_DIR [ROCK_NAME]
 #   prosody_start NAME / prosody_stop NAME / prosody_restart NAME
@@ -27,6 +29,7 @@
 #   client_wait_for OUTFILE ERE [SECONDS]   wait for a line in a background client's output
 #   client_wait PID [SECONDS]     exit code of a background client
 #   chat_check FROM_SRV FUSER FPASS TO_SRV TUSER TPASS BODY [TIMEOUT]   one result line
+#   send_probe SRV USER PASS TO_JID [TIMEOUT]   a chat expecting an error: P_RC, P_COND, P_TEXT, P_MS
 #   v6alt_name IPV6               the name, computed by the shipped Lua in dist/
 #   v6m_find_rock / v6m_find_rocks_server   build/rocks (or $V6M_ROCK / $V6M_ROCKS_SERVER)
 #   v6m_use_rock                  sets $rock to a private copy of the rock (exits if none)
@@ -259,10 +262,27 @@ dns_trap_start() {
 }
 
 # Number of DNS packets (port 53/853/5353, UDP or TCP, any direction) seen on
-# the bridge since mesh_create.
+# the bridge since mesh_create, besides dns_canary's.
 dns_count() {
   sleep 0.2 # let the capture write what is in flight
-  tcpdump -n -r "$V6M_TMP/dns.pcap" 2>/dev/null | wc -l
+  tcpdump -n -r "$V6M_TMP/dns.pcap" 2>/dev/null | grep -vcF "canary-$V6M_ID."
+}
+
+# dns_canary NODE — one DNS query from NODE for a name that only this asks,
+# and a check that the trap recorded it: the positive control of a "0 DNS
+# packets" check (dns_count leaves the canary out).
+dns_canary() {
+  local name=canary-$V6M_ID.invalid i
+  node_exec "$1" dig +time=1 +tries=1 AAAA "$name" >/dev/null 2>&1
+  for ((i = 0; i < 20; i++)); do
+    if tcpdump -n -r "$V6M_TMP/dns.pcap" 2>/dev/null | grep -qF "$name"; then
+      v6m_ok "instrument: the DNS trap recorded a canary query from $1 ($name)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  v6m_not_ok "instrument: the DNS trap recorded a canary query from $1" "no packet for $name"
+  return 1
 }
 
 # The DNS packets themselves, one line each (shows the queried names).
@@ -475,11 +495,7 @@ prosody_create() {
     ifaces+=", \"::1\""
   fi
 
-  # Self-signed certificate for DOMAIN and *.DOMAIN.
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
-    -subj "/CN=$domain" -addext "subjectAltName=DNS:$domain,DNS:*.$domain" \
-    -keyout "$dir/certs/$domain.key" -out "$dir/certs/$domain.crt" >/dev/null 2>&1 ||
-    v6m_die "openssl failed for $domain"
+  v6m__self_signed "$dir/certs" "$domain"
 
   mods='"roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "admin_shell"; "admin_socket";'
   for mod in $extra_modules; do mods+=" \"$mod\";"; done
@@ -532,6 +548,43 @@ prosody_create() {
   chown -R prosody:prosody "$dir"
   chmod 750 "$dir"
   chmod 600 "$dir/certs/$domain.key"
+}
+
+# prosody_add_host NAME ALIAS DOMAIN [IPV6] — one more VirtualHost DOMAIN in
+# server NAME (before it starts), with a certificate of its own. With IPV6,
+# that address goes on NAME's node and into its interfaces. ALIAS is then a
+# server name for the helpers that take one (client_args, prosody_adduser,
+# chat_check, send_probe, prosody_log): the same Prosody, as DOMAIN, reached
+# at IPV6 (without IPV6: at NAME's address).
+prosody_add_host() {
+  local name=$1 alias=$2 domain=$3 ip=${4:-} dir adir node f
+  dir=$(v6m__srv "$name")
+  adir=$(v6m__srv "$alias")
+  [[ -e $adir ]] && v6m_die "server $alias exists"
+  node=$(v6m__srv_get "$name" node)
+  if [[ -n $ip ]]; then
+    grep -qx "$node $ip" "$V6M_TMP/state/addrs" || node_addr_add "$node" "$ip"
+    sed -i -E "s/^interfaces = \{ /interfaces = { \"$ip\", /" "$dir/prosody.cfg.lua"
+  fi
+  v6m__self_signed "$dir/certs" "$domain"
+  printf '\nVirtualHost %s\n    ssl = { certificate = %s; key = %s; }\n' "$(v6m__lua_str "$domain")" \
+    "$(v6m__lua_str "$dir/certs/$domain.crt")" "$(v6m__lua_str "$dir/certs/$domain.key")" >>"$dir/prosody.cfg.lua"
+  mkdir -p "$adir"
+  cp "$dir/version" "$dir/node" "$adir/"
+  echo "$domain" >"$adir/domain"
+  echo "${ip:-$(cat "$dir/ip")}" >"$adir/ip"
+  for f in prosody.cfg.lua prosody.log data certs; do ln -s "$dir/$f" "$adir/$f"; done
+  chown -R prosody:prosody "$dir/certs"
+  chown -h prosody:prosody "$adir" "$adir"/*
+  chmod 600 "$dir/certs/$domain.key"
+}
+
+# v6m__self_signed DIR DOMAIN — DIR/DOMAIN.crt and .key, self-signed for DOMAIN and *.DOMAIN.
+v6m__self_signed() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=$2" -addext "subjectAltName=DNS:$2,DNS:*.$2" \
+    -keyout "$1/$2.key" -out "$1/$2.crt" >/dev/null 2>&1 ||
+    v6m_die "openssl failed for $2"
 }
 
 # prosody_install_rock NAME ROCKFILE|ROCKS_SERVER_DIR [ROCK_NAME]
@@ -763,6 +816,22 @@ client_wait() {
   done
   v6m__kill_pid "$pid"
   return 124
+}
+
+# send_probe SRV USER PASS TO_JID [TIMEOUT]
+#   sends one chat with --expect-error; sets P_RC (client exit), P_COND, P_TEXT,
+#   P_MS (elapsed_ms of the error reply, or of the timeout).
+send_probe() {
+  local srv=$1 user=$2 pass=$3 to=$4 timeout=${5:-10} line
+  local -a args
+  mapfile -t args < <(client_args "$srv" "$user" "$pass")
+  P_RC=0
+  client_run "$(v6m__srv_get "$srv" node)" send "${args[@]}" --to "$to" --body "probe $RANDOM" --expect-error --timeout "$timeout" || P_RC=$?
+  line=$(grep -E '"event":"(error-reply|timeout|unexpected-reply|connect-error)"' <<<"$V6M_OUT" | tail -n 1)
+  P_COND=$(json_get "$line" condition)
+  P_TEXT=$(json_get "$line" text)
+  P_MS=$(json_get "$line" elapsed_ms)
+  [[ -n $P_MS ]] || P_MS=-1
 }
 
 # chat_check FROM_SRV FROM_USER FROM_PASS TO_SRV TO_USER TO_PASS BODY [TIMEOUT]

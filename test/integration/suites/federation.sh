@@ -32,22 +32,6 @@ SECONDS=0
 # ------------------------------------------------------------------ helpers
 
 
-# send_probe SRV USER PASS TO_JID TIMEOUT
-#   sends one chat with --expect-error; sets P_RC (client exit), P_COND, P_TEXT,
-#   P_MS (elapsed_ms of the error reply, or of the timeout).
-send_probe() {
-  local srv=$1 user=$2 pass=$3 to=$4 timeout=${5:-10} line
-  local -a args
-  mapfile -t args < <(client_args "$srv" "$user" "$pass")
-  P_RC=0
-  client_run "$srv" send "${args[@]}" --to "$to" --body "probe $RANDOM" --expect-error --timeout "$timeout" || P_RC=$?
-  line=$(grep -E '"event":"(error-reply|timeout|unexpected-reply|connect-error)"' <<<"$V6M_OUT" | tail -n 1)
-  P_COND=$(json_get "$line" condition)
-  P_TEXT=$(json_get "$line" text)
-  P_MS=$(json_get "$line" elapsed_ms)
-  [[ -n $P_MS ]] || P_MS=-1
-}
-
 # deliver DESC FROM FUSER FPASS TO TUSER TPASS TO_JID BODY [TIMEOUT]
 #   like chat_check, but to an explicit JID (e.g. an uppercase domain).
 deliver() {

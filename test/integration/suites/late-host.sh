@@ -17,9 +17,9 @@
 #   - LATE-GOOD with a good s2s_v6mesh_ranges ({ allow = false } for X): its
 #     option is read (gina's chat to X bounces with policy-violation) and it
 #     federates both ways with B (gina <-> bob, each proven online).
-# B (VERSION_B) is named by its address. A's connections to B leave from
-# LATE-GOOD's address (a route with that source: the kernel would pick A's
-# first address, which B would not accept for LATE-GOOD's name). 0 DNS packets.
+# B (VERSION_B) is named by its address. LATE-GOOD's connections to B leave
+# from LATE-GOOD's own address (the module binds them; the kernel alone would
+# pick another, which B would not accept for LATE-GOOD's name). 0 DNS packets.
 set -uo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -51,13 +51,8 @@ local_interfaces = { $ifaces }"
 prosody_create b "$vb" "$dom_b" "$ip_b"
 node_addr_add a "$ip_g"
 node_addr_add a "$ip_d"
-node_exec a ip -6 route replace "$ip_b/128" dev eth0 src "$ip_g" || v6m_die "route to B with source $ip_g"
 adir=$(dirname "$(prosody_log a)")
-for d in "$dom_g" "$dom_d"; do
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
-    -subj "/CN=$d" -addext "subjectAltName=DNS:$d,DNS:*.$d" \
-    -keyout "$adir/certs/$d.key" -out "$adir/certs/$d.crt" >/dev/null 2>&1 || v6m_die "openssl for $d"
-done
+for d in "$dom_g" "$dom_d"; do v6m__self_signed "$adir/certs" "$d"; done
 chown -R prosody:prosody "$adir/certs"
 chmod 600 "$adir"/certs/*.key
 
