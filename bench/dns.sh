@@ -75,11 +75,12 @@ if [[ ${BENCH_DNS:-1} == 1 ]]; then
 
   # v6alt-dnsd as nobody, as lib.sh's resolver_start runs it.
   declare -A DNSD_PID
+  v6m_dnsd_copy
   for lua in lua5.4 luajit; do
     node_add "d${lua//./}" "${DNS_IP[dnsd-$lua]}"
     ip netns exec "$(v6m__ns "d${lua//./}")" setpriv --reuid=nobody --regid=nogroup --clear-groups \
-      env -i PATH="$V6M_PATH" LUA_PATH="$root/dist/?.lua;;" \
-      "$lua" "$root/bin/v6alt-dnsd" --listen "[${DNS_IP[dnsd-$lua]}]:5390" --allow "$P::/64" --ttl 3600 \
+      env -i PATH="$V6M_PATH" LUA_PATH="$DNSD_LUA_PATH" \
+      "$lua" "$DNSD_BIN" --listen "[${DNS_IP[dnsd-$lua]}]:5390" --allow "$P::/64" --ttl 3600 \
       >"$dnsdir/dnsd-$lua.log" 2>&1 &
     DNSD_PID[$lua]=$!
     v6m__track_pid "${DNSD_PID[$lua]}"

@@ -38,7 +38,7 @@
 //     "to":...}) and --decline (one mediated decline per JID; {"event":"declined",
 //     "to":...}). Every groupchat message with a body prints {"event":"groupchat",
 //     "from":...,"body":...}; error messages print "error-reply", other messages
-//     "message". Runs --stay seconds from its start (default 10; --timeout is
+//     "message". Runs --stay seconds once online (default 10; --timeout is
 //     ignored), then prints {"event":"done"} and exits 0 (1 on a connection failure).
 //
 //   node client.mjs spray --service ... --domain D --user U --pass P --to-file FILE
@@ -68,6 +68,10 @@
 //     failed). --timeout (default 600) is a backstop for the whole run. The body and
 //     the id let the receiver (recv, which prints every message) and the error
 //     replies be matched to each chat.
+//
+// --timeout (and muc's --stay) count from the moment the client is online;
+// getting online has its own limit, --connect-timeout S (default 60: exit 1,
+// {"event":"connect-timeout"}).
 //
 // Exit codes: 0 ok (muc: after --stay), 1 usage/connection failure, 2 recv timeout,
 // 3 no expected error, 4 unexpected error reply, 5 unexpected non-error reply, 6 ping error.
@@ -174,7 +178,15 @@ async function finish(code, event) {
   process.exit(code);
 }
 
-const timer = setTimeout(() => {
+// --timeout counts from the moment the client is online, so that a slow
+// login (a loaded machine) never eats the time a check gives the server to
+// answer; getting online has a backstop of its own (--connect-timeout).
+const connectTimer = setTimeout(() => {
+  finish(1, { event: "connect-timeout", command, elapsed_ms: Date.now() - started });
+}, Number(opts["connect-timeout"] ?? 60) * 1000);
+connectTimer.unref?.();
+
+const onTimeout = () => {
   if (command === "muc") {
     finish(0, { event: "done", command, elapsed_ms: Date.now() - started });
   } else if (command === "recv") {
@@ -186,9 +198,12 @@ const timer = setTimeout(() => {
   } else {
     finish(1, { event: "timeout", command, elapsed_ms: Date.now() - started });
   }
+};
+function armTimer() {
+  clearTimeout(connectTimer);
   // ping: its own request timeout (--timeout) answers first; this is a backstop.
-}, command === "ping" ? timeoutMs + 5000 : timeoutMs);
-timer.unref?.();
+  setTimeout(onTimeout, command === "ping" ? timeoutMs + 5000 : timeoutMs).unref?.();
+}
 
 xmpp.on("error", (err) => {
   if (!online) {
@@ -310,6 +325,7 @@ xmpp.on("stanza", (stanza) => {
 
 xmpp.on("online", async (address) => {
   online = true;
+  armTimer();
   out({ event: "online", jid: address.toString(), elapsed_ms: Date.now() - started });
   try {
     if (command === "recv") {

@@ -65,7 +65,7 @@ done
 PROBE=$V6M_LIB_DIR/dnsprobe.py
 # The system Python: it starts in 10 ms (a pyenv shim takes 20 times longer).
 PY=$(command -v /usr/bin/python3 || command -v python3)
-DNSD=${V6M_DNSD:-$V6M_REPO/bin/v6alt-dnsd}
+v6m_dnsd_copy # DNSD_BIN, DNSD_LUA_PATH
 
 ip_srv=$V6M_PREFIX::d
 ip_cli=$V6M_PREFIX::c
@@ -102,7 +102,7 @@ dnsd_start() {
   ns=$(v6m__ns "$node")
   # exec all the way down: the pid is the interpreter's, so signals reach it.
   (exec ip netns exec "$ns" setpriv --reuid=nobody --regid=nogroup --clear-groups \
-    env -i PATH="$V6M_PATH" LUA_PATH="$V6M_REPO/dist/?.lua;;" "$lua" "$DNSD" "$@" >"$log" 2>&1) &
+    env -i PATH="$V6M_PATH" LUA_PATH="$DNSD_LUA_PATH" "$lua" "$DNSD_BIN" "$@" >"$log" 2>&1) &
   DNSD_PID=$!
   v6m__track_pid "$DNSD_PID"
   for ((i = 0; i < 50; i++)); do
@@ -665,7 +665,7 @@ if [[ $target == dnsd ]]; then
   dnsd_opt() { # DESC WANT_RC ARGS...
     local desc=$1 want=$2 rc=0 err
     shift 2
-    err=$(node_exec srv env -i PATH="$V6M_PATH" LUA_PATH="$V6M_REPO/dist/?.lua;;" timeout 5 lua5.4 "$DNSD" "$@" 2>&1 >/dev/null) || rc=$?
+    err=$(node_exec srv env -i PATH="$V6M_PATH" LUA_PATH="$DNSD_LUA_PATH" timeout 5 lua5.4 "$DNSD_BIN" "$@" 2>&1 >/dev/null) || rc=$?
     if [[ $rc == "$want" ]] && { [[ $want == 0 ]] || [[ $(wc -l <<<"$err") == 1 && $err == v6alt-dnsd:* ]]; }; then
       v6m_ok "$desc (exit $rc${err:+: $err})"
     else

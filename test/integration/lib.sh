@@ -848,7 +848,7 @@ chat_check() {
   mapfile -t sargs < <(client_args "$from" "$fuser" "$fpass")
   client_start "$(v6m__srv_get "$to" node)" "$out" recv "${rargs[@]}" --count 1 --timeout "$timeout"
   pid=$V6M_CLIENT_PID
-  if ! client_wait_for "$out" '"presence-sent"' 15; then
+  if ! client_wait_for "$out" '"presence-sent"' 30; then
     v6m_not_ok "$desc" "receiver did not get online: $(cat "$out" "$out.err" | tr '\n' ' ')"
     v6m__kill_pid "$pid"
     return 1
@@ -1014,11 +1014,26 @@ node_use_dns() {
     >"/etc/netns/$ns/resolv.conf"
 }
 
+# v6m_dnsd_copy — sets DNSD_BIN and DNSD_LUA_PATH for running v6alt-dnsd as
+# nobody: a copy of bin/v6alt-dnsd and dist/ in this run's temp dir (once per
+# run), which nobody can read wherever the checkout lives (a root clone under
+# /root is mode 700). $V6M_DNSD, if set, names another launcher.
+v6m_dnsd_copy() {
+  local dir=$V6M_TMP/dnsd
+  if [[ ! -d $dir ]]; then
+    mkdir -p "$dir/bin"
+    cp "$V6M_REPO/bin/v6alt-dnsd" "$dir/bin/" && cp -r "$V6M_REPO/dist" "$dir/dist" || v6m_die "cannot copy v6alt-dnsd to $dir"
+    chmod -R a+rX "$dir"
+  fi
+  DNSD_BIN=${V6M_DNSD:-$dir/bin/v6alt-dnsd}
+  DNSD_LUA_PATH="$dir/dist/?.lua;;"
+}
+
 # resolver_start NODE [IP] — inside NODE, on its address (or IP, another
 # address of the node: e.g. when the node's server has its own DNS listener on
 # [its address]:5390): v6alt-dnsd on port 5390
 # (bin/v6alt-dnsd of this repo, Lua 5.4, modules from dist/, --allow the mesh
-# /64, run as nobody; V6M_DNSD names another launcher) and dnsmasq on port 53 with only
+# /64, run as nobody from v6m_dnsd_copy) and dnsmasq on port 53 with only
 # server=/v6.alt/ADDR#5390 and rebind-domain-ok=/v6.alt/ (plus
 # stop-dns-rebind, as on many routers): no upstream, so every other name is
 # REFUSED. Both tracked (cleanup ends them). Files in $V6M_TMP/node/NODE/:
@@ -1029,12 +1044,12 @@ resolver_start() {
   [[ -d $dir ]] || v6m_die "resolver_start: no node $node"
   ip=${2:-$(node_ip "$node")}
   ns=$(v6m__ns "$node")
-  local dnsd=${V6M_DNSD:-$V6M_REPO/bin/v6alt-dnsd}
-  [[ -f $dnsd ]] || v6m_die "resolver_start: no $dnsd"
+  v6m_dnsd_copy
+  [[ -f $DNSD_BIN ]] || v6m_die "resolver_start: no $DNSD_BIN"
   command -v dnsmasq >/dev/null || v6m_die "missing tool: dnsmasq (run scripts/install-deps.sh)"
   ip netns exec "$ns" setpriv --reuid=nobody --regid=nogroup --clear-groups \
-    env -i PATH="$V6M_PATH" LUA_PATH="$V6M_REPO/dist/?.lua;;" \
-    lua5.4 "$dnsd" --listen "[$ip]:5390" --listen "[::1]:5390" \
+    env -i PATH="$V6M_PATH" LUA_PATH="$DNSD_LUA_PATH" \
+    lua5.4 "$DNSD_BIN" --listen "[$ip]:5390" --listen "[::1]:5390" \
     --allow "$V6M_PREFIX::/64" >"$dir/dnsd.log" 2>&1 &
   echo $! >"$dir/dnsd.pid"
   v6m__track_pid "$(cat "$dir/dnsd.pid")"
