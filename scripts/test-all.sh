@@ -118,6 +118,7 @@ for version in 13 0.12; do
   suite "dns resolver (in Prosody $version)" bash $integration/dns-resolver.sh --target prosody --prosody "$version"
 done
 suite "resolver peers" bash $integration/resolver-peers.sh
+suite "v6alt-dnsd installed without Prosody" bash $integration/dnsd-install.sh
 # Faults (issue 11): B killed / restarted mid-burst; every chat delivered or bounced.
 suite "faults (short)" bash bench/faults.sh --short
 for version in 13 0.12 $built; do

@@ -315,8 +315,10 @@ bad_case() { # NAME VERSION TAG CONFIG EXPECTED_ERROR
     return 1
   fi
   v6m_check "$n: Prosody $ver starts despite $cfg" prosody_start "$n" || return 1
-  log_has "$n" "error line naming the option: $want" \
-    "mod_s2s_v6mesh[[:space:]]+error[[:space:]]+Invalid configuration: $(ere "$want"); \.v6\.alt federation is closed until this is fixed and the module reloaded\$"
+  # (Port 5269 may listen before the module has loaded: wait for its line.)
+  local line="mod_s2s_v6mesh[[:space:]]+error[[:space:]]+Invalid configuration: $(ere "$want"); \.v6\.alt federation is closed until this is fixed and the module reloaded\$"
+  prosody_log_wait "$n" "$line" 10
+  log_has "$n" "error line naming the option: $want" "$line"
   v6m_check "$n: s2s_v6mesh stays loaded (closed)" prosody_module_loaded "$n" s2s_v6mesh
   prosody_shell "$n" v6alt get_domain "$ip" || rc=$?
   if ((rc != 0)) && [[ $V6M_OUT != *OK:* ]]; then
