@@ -158,6 +158,11 @@ local function fake_module(options)
   function m:hook_object_event(_, name) m.object_hooks[#m.object_hooks + 1] = name end
   function m:add_timer(delay) m.timers[#m.timers + 1] = delay end
   function m:add_item(kind, item) m.items[#m.items + 1] = { kind = kind, item = item } end
+  m.metrics = {}
+  function m:metric(kind, name)
+    m.metrics[name] = kind
+    return { with_labels = function() return { add = function() end } end }
+  end
   function m:log(level, fmt, ...)
     local ok, line = pcall(string.format, fmt, ...)
     m.logs[#m.logs + 1] = level .. ": " .. (ok and line or fmt)

@@ -279,26 +279,63 @@ describe("shell errors for arguments with a line break", function()
 end)
 
 describe("shell commands", function()
+  -- Each handler as the shell calls it (a print function first), keyed by name.
   local function by_name(list)
     local t = {}
-    for _, command in ipairs(list) do t[command.name] = command end
+    for _, command in ipairs(list) do
+      t[command.name] = { handler = function(...) return command.handler(function() end, ...) end }
+    end
     return t
   end
 
-  it("lists get_domain, get_ip and range with a description and argument names", function()
+  it("lists get_domain, get_ip, range and status with a description and argument names", function()
     local list = shell.commands(server())
-    assert.are.equal(3, #list)
+    assert.are.equal(4, #list)
     local names = {}
     for i, command in ipairs(list) do
       names[i] = command.name
       assert.is_string(command.desc, command.name)
       assert.is_false(has(command.desc, "\n"), command.name)
       assert.is_table(command.args, command.name)
-      assert.is_true(#command.args >= 1, command.name)
+      assert.is_true(#command.args >= (command.name == "status" and 0 or 1), command.name)
       for _, arg in ipairs(command.args) do assert.is_string(arg, command.name) end
       assert.are.equal("function", type(command.handler), command.name)
     end
-    assert.are.same({ "get_domain", "get_ip", "range" }, names)
+    assert.are.same({ "get_domain", "get_ip", "range", "status" }, names)
+  end)
+
+  it("status prints one line per item and answers how many", function()
+    local report = {
+      addresses = {
+        { address = "::1", name = "a-e.v6.alt", hosts = {} },
+        { address = "200:5::1", name = "aiaaakq-e.v6.alt", hosts = { "aiaaakq-e.v6.alt", "groups.aiaaakq-e.v6.alt" } },
+      },
+      others = { { host = "example.org" }, { host = "aiaaaki-e.v6.alt", address = "200:5::2" } },
+      closed_hosts = { { host = "bad.v6.alt", why = "Invalid configuration for bad.v6.alt: x" } },
+      dns_listen = { "[::1]:5390" },
+      refusals = { blocked = 2, malformed = 1 },
+    }
+    local printed = {}
+    local ok, text = shell.status(report, function(line) printed[#printed + 1] = line end)
+    assert.is_true(ok)
+    assert.are.same({
+      ".v6.alt federation: open",
+      "host bad.v6.alt: .v6.alt federation closed: Invalid configuration for bad.v6.alt: x",
+      "address [::1] = a-e.v6.alt: no host",
+      "address [200:5::1] = aiaaakq-e.v6.alt: hosts aiaaakq-e.v6.alt, groups.aiaaakq-e.v6.alt, sending from this address",
+      "host example.org: not a .v6.alt name; it sends from the address the kernel picks",
+      "host aiaaaki-e.v6.alt: its address [200:5::2] is not on this machine; it cannot federate",
+      "DNS listener: [::1]:5390",
+      "refused (blocked): 2",
+      "refused (malformed): 1",
+    }, printed)
+    assert.are.equal(#printed .. " lines", text)
+    report.closed, report.closed_hosts, report.dns_listen, report.refusals = "reloading", {}, {}, {}
+    printed = {}
+    shell.status(report, function(line) printed[#printed + 1] = line end)
+    assert.are.equal(".v6.alt federation: closed: reloading", printed[1])
+    assert.are.equal("DNS listener: off", printed[#printed - 1])
+    assert.are.equal("refused: nothing since the module loaded", printed[#printed])
   end)
 
   it("handlers answer like the functions, and get_ip reads names as the global setting says", function()

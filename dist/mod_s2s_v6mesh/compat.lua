@@ -298,6 +298,20 @@ function ____exports.guard_host_routing(events, route, connect)
         events.remove_handler("s2sout-pre-connect", connectHandler)
     end
 end
+local function shellPrint(____self)
+    local ____temp_8
+    if type(____self) == "table" then
+        ____temp_8 = ____self.session
+    else
+        ____temp_8 = nil
+    end
+    local session = ____temp_8
+    return function(line)
+        if session ~= nil then
+            session.print(line)
+        end
+    end
+end
 --- Add `prosodyctl shell SECTION NAME ARGS` commands: shell-command items on
 -- 13, entries in mod_admin_shell's shared command table on 0.12. Returns a
 -- function that removes what it added.
@@ -317,7 +331,10 @@ function ____exports.add_shell_commands(globalModule, section, sectionDesc, comm
                     name = command.name,
                     desc = command.desc,
                     args = args,
-                    handler = function(_self, ...) return handler(...) end
+                    handler = function(____self, ...) return handler(
+                        shellPrint(____self),
+                        ...
+                    ) end
                 }
             )
         end
@@ -327,7 +344,10 @@ function ____exports.add_shell_commands(globalModule, section, sectionDesc, comm
     local ____table = {}
     for ____, command in ipairs(commands) do
         local handler = command.handler
-        ____table[command.name] = function(_self, ...) return handler(...) end
+        ____table[command.name] = function(____self, ...) return handler(
+            shellPrint(____self),
+            ...
+        ) end
     end
     env[section] = ____table
     return function()

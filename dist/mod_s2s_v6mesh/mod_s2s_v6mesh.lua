@@ -1,15 +1,51 @@
 local ____exports = {}
-local s2sListensOn, v6alt, globalSettings
+local countRefusal, addressResolver, connecting, notConnecting, localHostOf, s2sListensOn, compat, v6alt, S2S_PORT, metricConnections, metricRefusals, refusalCounts, globalSettings
+function countRefusal(host, reason)
+    metricRefusals:with_labels(host or ":unknown", reason):add(1)
+    refusalCounts[reason] = (refusalCounts[reason] or 0) + 1
+end
+function addressResolver(hostname, address, connType)
+    local used = false
+    return {
+        hostname = hostname,
+        next = function(self, callback)
+            if used then
+                callback()
+                return
+            end
+            used = true
+            callback(connType, address, S2S_PORT)
+        end
+    }
+end
+function connecting(fromHost, toHost, address, connType)
+    metricConnections:with_labels(fromHost or ":unknown", "connecting"):add(1)
+    return addressResolver(toHost, address, connType)
+end
+function notConnecting(fromHost, toHost, reason, why)
+    metricConnections:with_labels(fromHost or ":unknown", "refused"):add(1)
+    countRefusal(fromHost, reason)
+    return compat.exhausted(toHost, why)
+end
+function localHostOf(session)
+    local ____temp_4
+    if session.direction == "outgoing" then
+        ____temp_4 = session.from_host
+    else
+        ____temp_4 = session.to_host
+    end
+    return ____temp_4
+end
 function s2sListensOn(packed)
-    local ____temp_6 = module:get_option("s2s_interfaces")
-    if ____temp_6 == nil then
-        ____temp_6 = module:get_option("interfaces")
+    local ____temp_7 = module:get_option("s2s_interfaces")
+    if ____temp_7 == nil then
+        ____temp_7 = module:get_option("interfaces")
     end
-    local ____temp_6_7 = ____temp_6
-    if ____temp_6_7 == nil then
-        ____temp_6_7 = {"*", "::"}
+    local ____temp_7_8 = ____temp_7
+    if ____temp_7_8 == nil then
+        ____temp_7_8 = {"*", "::"}
     end
-    local option = ____temp_6_7
+    local option = ____temp_7_8
     if type(option) == "string" then
         option = {option}
     end
@@ -43,7 +79,7 @@ local function loadFile(file)
     local lib = require("mod_s2s_v6mesh." .. file)
     return lib
 end
-local compat = loadFile("compat")
+compat = loadFile("compat")
 local st = compat.require_lib("util.stanza")
 local netserver = compat.require_lib("net.server")
 local socketlib = require("socket")
@@ -72,10 +108,39 @@ local policies = loadOrFail("policy")
 local shell = loadOrFail("shell")
 local dns = loadOrFail("dns")
 local dnsListener = loadOrFail("dns_listener")
-local S2S_PORT = 5269
+S2S_PORT = 5269
 --- Process-wide routing state (compat.ts), shared across reloads of the
 -- module, so that a new instance takes over what the old one patched.
 local routing = module:shared("routing")
+metricConnections = module:metric(
+    "counter",
+    "connections",
+    "",
+    "Outgoing s2s connections to .v6.alt names, by outcome",
+    {"host", "outcome"}
+)
+local metricTrusted = module:metric(
+    "counter",
+    "trusted",
+    "",
+    "Certificates of .v6.alt peers counted as valid by their address, by reason",
+    {"host", "direction", "reason"}
+)
+metricRefusals = module:metric(
+    "counter",
+    "refusals",
+    "",
+    "Stanzas, connections and streams refused, by reason",
+    {"host", "reason"}
+)
+local metricDns = module:metric(
+    "counter",
+    "dns_queries",
+    "",
+    "DNS queries from the in-Prosody listener, by response code",
+    {"rcode"}
+)
+refusalCounts = {}
 --- The .v6.alt name that `name` is once Prosody's DNS layer has read it
 -- (IDNA, trailing dots, case), or undefined when it is none. Every check
 -- point asks this, never a suffix test of its own. Without the codec (it did
@@ -227,13 +292,20 @@ end
 local function settingsFor(host)
     return host ~= nil and settingsByHost[host] or globalSettings
 end
---- Why the policy refuses this destination, or false; remembered per host and epoch.
+--- The policy's decision when it refuses this destination, else false; remembered per host and epoch.
 local function refusalFor(settings, packed)
     local known = settings.refusals[packed]
     if known ~= nil then
         return known
     end
-    local refused = policies.decide(settings.policy, packed).refused or false
+    local decision = policies.decide(settings.policy, packed)
+    local ____temp_2
+    if decision.refused == nil then
+        ____temp_2 = false
+    else
+        ____temp_2 = decision
+    end
+    local refused = ____temp_2
     if settings.refusalCount >= 4096 then
         settings.refusals = {}
         settings.refusalCount = 0
@@ -324,8 +396,9 @@ local function refusalLogLevel(key)
     return "info"
 end
 --- Answer a stanza we will not route with an error, unless it is one itself.
-local function bounce(event, condition, text, logKey)
+local function bounce(event, condition, text, logKey, reason)
     local stanza = event.stanza
+    countRefusal(event.from_host, reason)
     local stanzaType = stanza.attr.type
     module:log(
         refusalLogLevel(logKey),
@@ -356,37 +429,35 @@ local function checkRoute(event)
     end
     local settings = settingsFor(event.from_host)
     if settings.closed ~= nil then
-        return bounce(event, "service-unavailable", "mod_s2s_v6mesh: " .. settings.closed, "closed " .. event.from_host)
+        return bounce(
+            event,
+            "service-unavailable",
+            "mod_s2s_v6mesh: " .. settings.closed,
+            "closed " .. event.from_host,
+            "closed"
+        )
     end
     local packed, err, code = v6alt.decode(name, settings.lax)
     if packed == nil then
-        return bounce(event, "remote-server-not-found", name == toHost and err or (((toHost .. " is read as ") .. name) .. ": ") .. err, "malformed " .. code)
+        return bounce(
+            event,
+            "remote-server-not-found",
+            name == toHost and err or (((toHost .. " is read as ") .. name) .. ": ") .. err,
+            "malformed " .. code,
+            "malformed"
+        )
     end
     local refused = refusalFor(settings, packed)
     if refused ~= false then
         return bounce(
             event,
             "policy-violation",
-            ((spelled(toHost, name) .. " is ") .. refused) .. "; this server does not connect there",
-            packed
+            ((spelled(toHost, name) .. " is ") .. tostring(refused.refused)) .. "; this server does not connect there",
+            packed,
+            refused.refusal_kind
         )
     end
     return nil
-end
---- One connection target: the address itself, port 5269, with a connection type (see sourceOf).
-local function addressResolver(hostname, address, connType)
-    local used = false
-    return {
-        hostname = hostname,
-        next = function(self, callback)
-            if used then
-                callback()
-                return
-            end
-            used = true
-            callback(connType, address, S2S_PORT)
-        end
-    }
 end
 --- The address a local host's connections leave from: the one its own
 -- .v6.alt name encodes (a component under a host: the host's), because
@@ -409,11 +480,11 @@ local function connectTarget(fromHost, toHost)
     end
     local settings = settingsFor(fromHost)
     if settings.closed ~= nil then
-        return compat.exhausted(toHost, "mod_s2s_v6mesh: " .. settings.closed)
+        return notConnecting(fromHost, toHost, "closed", "mod_s2s_v6mesh: " .. settings.closed)
     end
     local packed, err = v6alt.decode(name, settings.lax)
     if packed == nil then
-        return compat.exhausted(toHost, err)
+        return notConnecting(fromHost, toHost, "malformed", err)
     end
     refreshOwnAddresses()
     local decision = policies.decide(settings.policy, packed)
@@ -425,14 +496,16 @@ local function connectTarget(fromHost, toHost)
             spelled(toHost, name),
             decision.refused
         )
-        return compat.exhausted(
+        return notConnecting(
+            fromHost,
             toHost,
+            decision.refusal_kind,
             (spelled(toHost, name) .. " is ") .. decision.refused
         )
     end
     local source = sourceOf(fromHost)
     if source == nil then
-        return addressResolver(toHost, decision.address, "tcp6")
+        return connecting(fromHost, toHost, decision.address, "tcp6")
     end
     local sourceText = v6alt.format_ip(source)
     if not onMachine[source] then
@@ -444,7 +517,7 @@ local function connectTarget(fromHost, toHost)
             toHost,
             why
         )
-        return compat.exhausted(toHost, why)
+        return notConnecting(fromHost, toHost, "no-source-address", why)
     end
     module:log(
         "debug",
@@ -454,7 +527,8 @@ local function connectTarget(fromHost, toHost)
         toHost,
         decision.address
     )
-    return addressResolver(
+    return connecting(
+        fromHost,
         toHost,
         decision.address,
         compat.bound_connection_type(routing, socketlib, sourceText)
@@ -483,7 +557,8 @@ local function trustPeer(session, peer, decision)
         session.authenticated_remote = true
     end
     meshState(session).trusted[peer] = true
-    local why = decision.range ~= nil and decision.range.trust_all_certs ~= nil and "range " .. decision.range.cidr.text or "s2s_v6mesh_trust_all_certs"
+    local byRange = decision.range ~= nil and decision.range.trust_all_certs ~= nil
+    local why = byRange and "range " .. decision.range.cidr.text or "s2s_v6mesh_trust_all_certs"
     session.log(
         "info",
         "Trusting %s: it is at [%s], the address its name encodes (%s)",
@@ -491,6 +566,11 @@ local function trustPeer(session, peer, decision)
         decision.address,
         why
     )
+    metricTrusted:with_labels(
+        localHostOf(session) or ":unknown",
+        session.direction,
+        byRange and "range" or "s2s_v6mesh_trust_all_certs"
+    ):add(1)
 end
 --- A use_tls = false range: no TLS, and with trust the address alone authenticates the peer.
 local function goWithoutTls(session, peer, decision)
@@ -528,7 +608,11 @@ local function onOutgoingCreated(event)
         goWithoutTls(session, toHost, decision)
     end
 end
-local function refuse(session, claimed, why)
+local function refuse(session, claimed, why, reason)
+    countRefusal(
+        localHostOf(session),
+        reason
+    )
     session.log(
         "warn",
         "Refusing s2s stream from [%s] claiming to be %s: %s",
@@ -552,67 +636,59 @@ local function peerAddress(session)
 end
 --- Why `localHost` does not accept `peer` on this session, or false when it
 -- does, or undefined when the module has nothing to say (not a .v6.alt name
--- and no blocked range). `decision` is what the policy says about the peer.
+-- and no blocked range). `decision` is what the policy says about the peer;
+-- `reason` the kind of refusal, for the refusals metric.
 local function judgePeer(session, peer, localHost)
     local settings = settingsFor(localHost)
-    local ____temp_2
+    local ____temp_3
     if peer == nil then
-        ____temp_2 = nil
+        ____temp_3 = nil
     else
-        ____temp_2 = meshName(peer)
+        ____temp_3 = meshName(peer)
     end
-    local name = ____temp_2
+    local name = ____temp_3
     if name == nil then
         if not settings.blocks then
-            return nil, nil
+            return nil, nil, nil
         end
         local address = peerAddress(session)
         if address == nil then
-            return nil, nil
+            return nil, nil, nil
         end
         local decision = policies.decide(settings.policy, address)
-        return decision.blocked and (("its address [" .. decision.address) .. "] is ") .. tostring(decision.refused) or false, decision
+        return decision.blocked and (("its address [" .. decision.address) .. "] is ") .. tostring(decision.refused) or false, decision, "blocked"
     end
     if settings.closed ~= nil then
-        return ((("the .v6.alt federation of " .. tostring(localHost)) .. " is closed (") .. settings.closed) .. ")", nil
+        return ((("the .v6.alt federation of " .. tostring(localHost)) .. " is closed (") .. settings.closed) .. ")", nil, "closed"
     end
     local packed, err = v6alt.decode(name, settings.lax)
     if packed == nil then
-        return name == peer and err or (("it is read as " .. name) .. ": ") .. err, nil
+        return name == peer and err or (("it is read as " .. name) .. ": ") .. err, nil, "malformed"
     end
     local decision = policies.decide(settings.policy, packed)
     if peerAddress(session) ~= packed then
-        return (("that name belongs to " .. decision.address) .. ", the connection is from ") .. tostring(session.ip), decision
+        return (("that name belongs to " .. decision.address) .. ", the connection is from ") .. tostring(session.ip), decision, "wrong-address"
     end
     if decision.refused ~= nil then
-        return "its address is " .. decision.refused, decision
+        return "its address is " .. decision.refused, decision, decision.refusal_kind
     end
-    return false, decision
+    return false, decision, nil
 end
 --- A session is, or claims to be, `peer`. Undefined when the module has
 -- nothing to say; false (session closed) when the claim does not hold; else
 -- what the policy says about the peer.
 local function checkPeer(session, peer, localHost)
-    local why, decision = judgePeer(session, peer, localHost)
+    local why, decision, reason = judgePeer(session, peer, localHost)
     if why == nil then
         return nil
     end
     if why ~= false then
-        return refuse(session, peer or "(no name)", why)
+        return refuse(session, peer or "(no name)", why, reason)
     end
     if peer == nil or meshName(peer) == nil then
         return nil
     end
     return decision
-end
-local function localHostOf(session)
-    local ____temp_3
-    if session.direction == "outgoing" then
-        ____temp_3 = session.from_host
-    else
-        ____temp_3 = session.to_host
-    end
-    return ____temp_3
 end
 --- After mod_s2s_auth_certs (509) has judged the certificate and before
 -- mod_s2s's policy check (-1): where trust applies and Prosody's own check
@@ -674,13 +750,13 @@ local function onDialbackClaim(event)
     if claimed == nil then
         return nil
     end
-    local ____temp_4
+    local ____temp_5
     if checkPeer(session, claimed, event.stanza.attr.to or session.to_host) == false then
-        ____temp_4 = true
+        ____temp_5 = true
     else
-        ____temp_4 = nil
+        ____temp_5 = nil
     end
-    return ____temp_4
+    return ____temp_5
 end
 --- The last gate, whatever the mechanism (dialback, SASL EXTERNAL) and
 -- whichever names a stream authenticates for.
@@ -695,7 +771,7 @@ local function onAuthenticated(event)
         return false
     end
     if session.v6mesh ~= nil and session.v6mesh.plaintext and (decision == nil or decision.use_tls) then
-        return refuse(session, event.host, "this stream runs without TLS, which only a .v6.alt peer in a use_tls = false range may use")
+        return refuse(session, event.host, "this stream runs without TLS, which only a .v6.alt peer in a use_tls = false range may use", "plaintext-piggyback")
     end
     return nil
 end
@@ -724,13 +800,13 @@ local function checkDelivery(localHost, event)
         return nil
     end
     local from = event.stanza.attr.from
-    local ____temp_5
+    local ____temp_6
     if from == nil then
-        ____temp_5 = session.from_host
+        ____temp_6 = session.from_host
     else
-        ____temp_5 = jid.host(from)
+        ____temp_6 = jid.host(from)
     end
-    local remote = ____temp_5
+    local remote = ____temp_6
     if remote == nil then
         return nil
     end
@@ -761,6 +837,7 @@ local function checkDelivery(localHost, event)
     if verdict == false then
         return nil
     end
+    countRefusal(localHost, "not-delivered")
     local stanza = event.stanza
     local stanzaType = stanza.attr.type
     if stanzaType ~= "error" and stanzaType ~= "result" and not (stanza.name == "presence" and stanzaType ~= nil) then
@@ -839,18 +916,19 @@ local function coverHostClosed(host)
         entry.events,
         "route/remote",
         function(event)
-            local ____temp_8
+            local ____temp_9
             if meshName(event.to_host) ~= nil then
-                ____temp_8 = bounce(
+                ____temp_9 = bounce(
                     event,
                     "service-unavailable",
                     "mod_s2s_v6mesh: " .. tostring(failure),
+                    "closed",
                     "closed"
                 )
             else
-                ____temp_8 = nil
+                ____temp_9 = nil
             end
-            return ____temp_8
+            return ____temp_9
         end,
         100
     )
@@ -934,6 +1012,24 @@ local function dnsAllowed(ip)
     end
     return verdict
 end
+--- The dns_queries counter of each response code (the low 4 bits of a reply's fourth byte).
+local dnsCounters = {}
+local RCODE_NAMES = {
+    "noerror",
+    "formerr",
+    "servfail",
+    "nxdomain",
+    "notimp",
+    "refused"
+}
+do
+    local rcode = 0
+    while rcode < #RCODE_NAMES do
+        dnsCounters[rcode] = metricDns:with_labels(RCODE_NAMES[rcode + 1])
+        rcode = rcode + 1
+    end
+end
+local dnsUnanswered = metricDns:with_labels("unanswered")
 --- One DNS message (UDP datagram or TCP frame) from `ip`: the reply, or undefined.
 local function answerDns(message, ip)
     local ok, reply = pcall(
@@ -941,15 +1037,22 @@ local function answerDns(message, ip)
         message,
         dnsSettings.ttl
     )
-    if ok then
+    if ok and reply ~= nil then
+        local counter = dnsCounters[string.byte(reply, 4) % 16]
+        if counter ~= nil then
+            counter:add(1)
+        end
         return reply
     end
-    module:log(
-        "error",
-        "DNS query from [%s] not answered: %s",
-        tostring(ip),
-        tostring(reply)
-    )
+    dnsUnanswered:add(1)
+    if not ok then
+        module:log(
+            "error",
+            "DNS query from [%s] not answered: %s",
+            tostring(ip),
+            tostring(reply)
+        )
+    end
     return nil
 end
 local closeDns = {}
@@ -968,17 +1071,80 @@ if failure == nil and #dnsSettings.listen > 0 then
         dnsSettings.listen
     )
 end
+--- What `v6alt status` shows: the machine's addresses and names, where each host sends from.
+local function statusReport()
+    refreshOwnAddresses()
+    local hostsAt = {}
+    local others = {}
+    local closedHosts = {}
+    local hostNames = {}
+    for host in pairs(prosody.hosts) do
+        hostNames[#hostNames + 1] = host
+    end
+    table.sort(hostNames)
+    for ____, host in ipairs(hostNames) do
+        local closed = settingsFor(host).closed
+        if closed ~= nil then
+            closedHosts[#closedHosts + 1] = {host = host, why = closed}
+        end
+        local source = sourceOf(host)
+        if source == nil then
+            others[#others + 1] = {host = host}
+        elseif not onMachine[source] then
+            others[#others + 1] = {
+                host = host,
+                address = v6alt.format_ip(source)
+            }
+        else
+            local list = hostsAt[source] or ({})
+            list[#list + 1] = host
+            hostsAt[source] = list
+        end
+    end
+    local addresses = {}
+    for packed in pairs(onMachine) do
+        addresses[#addresses + 1] = {
+            address = v6alt.format_ip(packed),
+            name = (v6alt.encode(packed)),
+            hosts = hostsAt[packed] or ({})
+        }
+    end
+    table.sort(
+        addresses,
+        function(a, b) return a.address < b.address end
+    )
+    local listen = {}
+    for ____, ____value in ipairs(dnsSettings.listen) do
+        local address = ____value[1]
+        local port = ____value[2]
+        listen[#listen + 1] = (("[" .. address) .. "]:") .. tostring(port)
+    end
+    return {
+        closed = routing.closed,
+        addresses = addresses,
+        others = others,
+        closed_hosts = closedHosts,
+        dns_listen = listen,
+        refusals = refusalCounts
+    }
+end
 --- While no instance is in charge, .v6.alt names neither route nor connect.
 local function closeRouting(why)
     routing.closed = why
     local function refuseRoute(event)
-        local ____temp_9
+        local ____temp_10
         if meshName(event.to_host) ~= nil then
-            ____temp_9 = bounce(event, "service-unavailable", ((routing.closed or why) .. "; not sending to ") .. event.to_host, "reloading")
+            ____temp_10 = bounce(
+                event,
+                "service-unavailable",
+                ((routing.closed or why) .. "; not sending to ") .. event.to_host,
+                "reloading",
+                "closed"
+            )
         else
-            ____temp_9 = nil
+            ____temp_10 = nil
         end
-        return ____temp_9
+        return ____temp_10
     end
     local function refuseConnect(toHost)
         return meshName(toHost) ~= nil and compat.exhausted(toHost, routing.closed or why) or nil
@@ -996,7 +1162,8 @@ local removeShellCommands = failure == nil and compat.add_shell_commands(
     "Convert between IPv6 addresses and .v6.alt names",
     shell.commands({
         lax = function(host) return settingsFor(host).lax end,
-        policy = function(host) return (host == nil or prosody.hosts[host] ~= nil) and settingsFor(host).policy or nil end
+        policy = function(host) return (host == nil or prosody.hosts[host] ~= nil) and settingsFor(host).policy or nil end,
+        status = statusReport
     })
 ) or (function() return nil end)
 module.unload = function()

@@ -185,17 +185,21 @@ function ____exports.decide(policy, packed)
         end
     end
     local refused
+    local kind
     local own = policy.own[packed]
     if range ~= nil and not range.allow then
         refused = ("blocked by s2s_v6mesh_ranges entry " .. range.cidr.text) .. " (allow = false)"
+        kind = "blocked"
     elseif own ~= nil then
         if range == nil or range.cidr.bits < 128 then
             refused = own
+            kind = "own-address"
         end
     else
         local block, what = ____exports.special_block(packed)
         if block ~= nil and (range == nil or not within(range.cidr, block)) then
             refused = what
+            kind = "special-purpose"
         end
     end
     local trust = policy.trust_all_certs
@@ -216,7 +220,8 @@ function ____exports.decide(policy, packed)
         use_tls = ____temp_0,
         trust_all_certs = trust,
         refused = refused,
-        blocked = range ~= nil and not range.allow
+        blocked = range ~= nil and not range.allow,
+        refusal_kind = kind
     }
 end
 --- One line for operators: "range 200::/7 (use_tls = false, trust_all_certs = true)".

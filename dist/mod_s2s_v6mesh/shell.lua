@@ -74,19 +74,50 @@ function ____exports.range(ctx, target, host)
     local decision = decide(policy, packed)
     return true, (("[" .. decision.address) .. "] ") .. describe(decision)
 end
+--- `v6alt status`: one line per item, then the count of lines as the result.
+function ____exports.status(report, ____print)
+    local lines = {}
+    lines[#lines + 1] = report.closed == nil and ".v6.alt federation: open" or ".v6.alt federation: closed: " .. report.closed
+    for ____, entry in ipairs(report.closed_hosts) do
+        lines[#lines + 1] = (("host " .. entry.host) .. ": .v6.alt federation closed: ") .. entry.why
+    end
+    for ____, entry in ipairs(report.addresses) do
+        local served = #entry.hosts == 0 and "no host" or (((#entry.hosts == 1 and "host" or "hosts") .. " ") .. table.concat(entry.hosts, ", ")) .. ", sending from this address"
+        lines[#lines + 1] = (((("address [" .. entry.address) .. "] = ") .. entry.name) .. ": ") .. served
+    end
+    for ____, other in ipairs(report.others) do
+        lines[#lines + 1] = other.address == nil and ("host " .. other.host) .. ": not a .v6.alt name; it sends from the address the kernel picks" or ((("host " .. other.host) .. ": its address [") .. other.address) .. "] is not on this machine; it cannot federate"
+    end
+    lines[#lines + 1] = #report.dns_listen == 0 and "DNS listener: off" or "DNS listener: " .. table.concat(report.dns_listen, ", ")
+    local reasons = {}
+    for reason in pairs(report.refusals) do
+        reasons[#reasons + 1] = reason
+    end
+    table.sort(reasons)
+    if #reasons == 0 then
+        lines[#lines + 1] = "refused: nothing since the module loaded"
+    end
+    for ____, reason in ipairs(reasons) do
+        lines[#lines + 1] = (("refused (" .. reason) .. "): ") .. tostring(report.refusals[reason])
+    end
+    for ____, line in ipairs(lines) do
+        ____print(line)
+    end
+    return true, tostring(#lines) .. " lines"
+end
 function ____exports.commands(ctx)
     return {
         {
             name = "get_domain",
             desc = "Show the .v6.alt name of an IPv6 address",
             args = {"ip"},
-            handler = function(ip) return ____exports.get_domain(ip) end
+            handler = function(_print, ip) return ____exports.get_domain(ip) end
         },
         {
             name = "get_ip",
             desc = "Show the IPv6 address a .v6.alt name stands for",
             args = {"domain"},
-            handler = function(name) return ____exports.get_ip(
+            handler = function(_print, name) return ____exports.get_ip(
                 name,
                 ctx.lax(nil)
             ) end
@@ -95,7 +126,16 @@ function ____exports.commands(ctx)
             name = "range",
             desc = "Show which s2s_v6mesh_ranges entry applies to an address or name",
             args = {"ip_or_domain"},
-            handler = function(target, host) return ____exports.range(ctx, target, host) end
+            handler = function(_print, target, host) return ____exports.range(ctx, target, host) end
+        },
+        {
+            name = "status",
+            desc = "Show this server's .v6.alt names and addresses, whether federation is open, the DNS listener and the refusals",
+            args = {},
+            handler = function(____print) return ____exports.status(
+                ctx.status(),
+                ____print
+            ) end
         }
     }
 end

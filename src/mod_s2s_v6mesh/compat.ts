@@ -313,6 +313,18 @@ export function guard_host_routing(
     };
 }
 
+/** What a shell command is called on (both versions): the section, with the shell session. */
+interface ShellSelf {
+    session?: { print(this: void, line: string): void };
+}
+
+function shellPrint(self: ShellSelf | undefined): (this: void, line: string) => void {
+    const session = type(self) === "table" ? (self as ShellSelf).session : undefined;
+    return (line) => {
+        if (session !== undefined) session.print(line);
+    };
+}
+
 /**
  * Add `prosodyctl shell SECTION NAME ARGS` commands: shell-command items on
  * 13, entries in mod_admin_shell's shared command table on 0.12. Returns a
@@ -335,7 +347,7 @@ export function add_shell_commands(
                 name: command.name,
                 desc: command.desc,
                 args,
-                handler: (_self: unknown, ...rest: unknown[]) => handler(...rest),
+                handler: (self: ShellSelf | undefined, ...rest: unknown[]) => handler(shellPrint(self), ...rest),
             });
         }
         return () => undefined; // items leave with the module
@@ -344,7 +356,7 @@ export function add_shell_commands(
     const table = new LuaTable<string, unknown>() as unknown as ShellSection;
     for (const command of commands) {
         const handler = command.handler;
-        table.set(command.name, (_self: unknown, ...rest: unknown[]) => handler(...rest));
+        table.set(command.name, (self: ShellSelf | undefined, ...rest: unknown[]) => handler(shellPrint(self), ...rest));
     }
     env.set(section, table);
     return () => {

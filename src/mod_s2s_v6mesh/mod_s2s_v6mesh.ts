@@ -81,6 +81,34 @@ const routing = module.shared("routing") as unknown as RoutingState & {
 };
 
 /* ---------------------------------------------------------------------- */
+/* Metrics: core/statsmanager, served by mod_http_openmetrics               */
+
+const metricConnections = module.metric("counter", "connections", "", "Outgoing s2s connections to .v6.alt names, by outcome", ["host", "outcome"]);
+const metricTrusted = module.metric("counter", "trusted", "", "Certificates of .v6.alt peers counted as valid by their address, by reason", ["host", "direction", "reason"]);
+const metricRefusals = module.metric("counter", "refusals", "", "Stanzas, connections and streams refused, by reason", ["host", "reason"]);
+const metricDns = module.metric("counter", "dns_queries", "", "DNS queries from the in-Prosody listener, by response code", ["rcode"]);
+
+/** Why something was refused, as the refusals metric counts it. */
+type RefusalReason =
+    | "malformed"
+    | "special-purpose"
+    | "own-address"
+    | "blocked"
+    | "wrong-address"
+    | "plaintext-piggyback"
+    | "no-source-address"
+    | "not-delivered"
+    | "closed";
+
+/** The same counts for `v6alt status` (statistics may be off): reason -> refusals since load. */
+const refusalCounts = new LuaTable<string, number>();
+
+function countRefusal(host: string | undefined, reason: RefusalReason): void {
+    metricRefusals.with_labels(host ?? ":unknown", reason).add(1);
+    refusalCounts.set(reason, (refusalCounts.get(reason) ?? 0) + 1);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Names as the layers below read them (SPEC 3.2)                           */
 
 /**
@@ -122,8 +150,8 @@ interface HostSettings {
     lax: boolean;
     /** Some range has allow = false: incoming streams need an address check. */
     blocks: boolean;
-    /** Packed destination -> why it is refused, or false (see refusalFor). */
-    refusals: LuaTable<string, string | false>;
+    /** Packed destination -> the policy's refusal, or false (see refusalFor). */
+    refusals: LuaTable<string, Decision | false>;
     refusalCount: number;
 }
 
@@ -214,11 +242,12 @@ function settingsFor(host: string | undefined): HostSettings {
     return (host !== undefined && settingsByHost.get(host)) || globalSettings;
 }
 
-/** Why the policy refuses this destination, or false; remembered per host and epoch. */
-function refusalFor(settings: HostSettings, packed: string): string | false {
+/** The policy's decision when it refuses this destination, else false; remembered per host and epoch. */
+function refusalFor(settings: HostSettings, packed: string): Decision | false {
     const known = settings.refusals.get(packed);
     if (known !== undefined) return known;
-    const refused = policies.decide(settings.policy, packed).refused ?? false;
+    const decision = policies.decide(settings.policy, packed);
+    const refused = decision.refused === undefined ? false : decision;
     if (settings.refusalCount >= 4096) {
         settings.refusals = new LuaTable();
         settings.refusalCount = 0;
@@ -307,8 +336,9 @@ function refusalLogLevel(key: string): "info" | "debug" {
 }
 
 /** Answer a stanza we will not route with an error, unless it is one itself. */
-function bounce(event: RouteEvent, condition: string, text: string, logKey: string): true {
+function bounce(event: RouteEvent, condition: string, text: string, logKey: string, reason: RefusalReason): true {
     const stanza = event.stanza;
+    countRefusal(event.from_host, reason);
     const stanzaType = stanza.attr.type;
     module.log(refusalLogLevel(logKey), "Not sending %s from %s to %s: %s", stanza.name, tostring(stanza.attr.from), event.to_host, text);
     // Only stanzas get an error back; dialback and other stream elements,
@@ -326,11 +356,15 @@ function checkRoute(event: RouteEvent): true | undefined {
     const name = meshName(toHost);
     if (name === undefined) return undefined;
     const settings = settingsFor(event.from_host);
-    if (settings.closed !== undefined) return bounce(event, "service-unavailable", `mod_s2s_v6mesh: ${settings.closed}`, `closed ${event.from_host}`);
+    if (settings.closed !== undefined) return bounce(event, "service-unavailable", `mod_s2s_v6mesh: ${settings.closed}`, `closed ${event.from_host}`, "closed");
     const [packed, err, code] = v6alt.decode(name, settings.lax);
-    if (packed === undefined) return bounce(event, "remote-server-not-found", name === toHost ? (err as string) : `${toHost} is read as ${name}: ${err}`, `malformed ${code}`);
+    if (packed === undefined) {
+        return bounce(event, "remote-server-not-found", name === toHost ? (err as string) : `${toHost} is read as ${name}: ${err}`, `malformed ${code}`, "malformed");
+    }
     const refused = refusalFor(settings, packed);
-    if (refused !== false) return bounce(event, "policy-violation", `${spelled(toHost, name)} is ${refused}; this server does not connect there`, packed);
+    if (refused !== false) {
+        return bounce(event, "policy-violation", `${spelled(toHost, name)} is ${refused.refused}; this server does not connect there`, packed, refused.refusal_kind as RefusalReason);
+    }
     return undefined;
 }
 
@@ -371,25 +405,37 @@ function connectTarget(fromHost: string | undefined, toHost: string): ConnectRes
     const name = meshName(toHost);
     if (name === undefined) return undefined;
     const settings = settingsFor(fromHost);
-    if (settings.closed !== undefined) return compat.exhausted(toHost, `mod_s2s_v6mesh: ${settings.closed}`);
+    if (settings.closed !== undefined) return notConnecting(fromHost, toHost, "closed", `mod_s2s_v6mesh: ${settings.closed}`);
     const [packed, err] = v6alt.decode(name, settings.lax);
-    if (packed === undefined) return compat.exhausted(toHost, err);
+    if (packed === undefined) return notConnecting(fromHost, toHost, "malformed", err as string);
     refreshOwnAddresses();
     const decision = policies.decide(settings.policy, packed);
     if (decision.refused !== undefined) {
         module.log("warn", "Not connecting from %s to %s: it is %s", tostring(fromHost), spelled(toHost, name), decision.refused);
-        return compat.exhausted(toHost, `${spelled(toHost, name)} is ${decision.refused}`);
+        return notConnecting(fromHost, toHost, decision.refusal_kind as RefusalReason, `${spelled(toHost, name)} is ${decision.refused}`);
     }
     const source = sourceOf(fromHost);
-    if (source === undefined) return addressResolver(toHost, decision.address, "tcp6");
+    if (source === undefined) return connecting(fromHost, toHost, decision.address, "tcp6");
     const sourceText = v6alt.format_ip(source) as string;
     if (!onMachine.get(source)) {
         const why = `${tostring(fromHost)} sends from [${sourceText}], the address its name encodes, and that is not an address of this machine`;
         module.log("warn", "Not connecting from %s to %s: %s", tostring(fromHost), toHost, why);
-        return compat.exhausted(toHost, why);
+        return notConnecting(fromHost, toHost, "no-source-address", why);
     }
     module.log("debug", "Connecting from %s [%s] to %s [%s]", tostring(fromHost), sourceText, toHost, decision.address);
-    return addressResolver(toHost, decision.address, compat.bound_connection_type(routing, socketlib, sourceText));
+    return connecting(fromHost, toHost, decision.address, compat.bound_connection_type(routing, socketlib, sourceText));
+}
+
+function connecting(fromHost: string | undefined, toHost: string, address: string, connType: string): ConnectResolver {
+    metricConnections.with_labels(fromHost ?? ":unknown", "connecting").add(1);
+    return addressResolver(toHost, address, connType);
+}
+
+/** A connection the module does not make: counted, and a resolver without targets that says why. */
+function notConnecting(fromHost: string | undefined, toHost: string, reason: RefusalReason, why: string): ConnectResolver {
+    metricConnections.with_labels(fromHost ?? ":unknown", "refused").add(1);
+    countRefusal(fromHost, reason);
+    return compat.exhausted(toHost, why);
 }
 
 function meshState(session: S2SSession): MeshSessionState {
@@ -419,8 +465,10 @@ function trustPeer(session: S2SSession, peer: string, decision: Decision): void 
     session.cert_identity_status = "valid";
     if (session.direction === "outgoing") session.authenticated_remote = true;
     meshState(session).trusted.set(peer, true);
-    const why = decision.range !== undefined && decision.range.trust_all_certs !== undefined ? `range ${decision.range.cidr.text}` : "s2s_v6mesh_trust_all_certs";
+    const byRange = decision.range !== undefined && decision.range.trust_all_certs !== undefined;
+    const why = byRange ? `range ${(decision.range as { cidr: { text: string } }).cidr.text}` : "s2s_v6mesh_trust_all_certs";
     session.log("info", "Trusting %s: it is at [%s], the address its name encodes (%s)", peer, decision.address, why);
+    metricTrusted.with_labels(localHostOf(session) ?? ":unknown", session.direction, byRange ? "range" : "s2s_v6mesh_trust_all_certs").add(1);
 }
 
 /** A use_tls = false range: no TLS, and with trust the address alone authenticates the peer. */
@@ -447,7 +495,8 @@ function onOutgoingCreated(event: { session: S2SSession }): void {
 /* ---------------------------------------------------------------------- */
 /* Incoming claims                                                          */
 
-function refuse(session: S2SSession, claimed: string, why: string): false {
+function refuse(session: S2SSession, claimed: string, why: string, reason: RefusalReason): false {
+    countRefusal(localHostOf(session), reason);
     session.log("warn", "Refusing s2s stream from [%s] claiming to be %s: %s", tostring(session.ip), claimed, why);
     session.close({ condition: "not-authorized", text: `Not accepted as ${claimed}: ${why}` }, undefined, why);
     return false;
@@ -465,31 +514,32 @@ function peerAddress(session: S2SSession): string | undefined {
 /**
  * Why `localHost` does not accept `peer` on this session, or false when it
  * does, or undefined when the module has nothing to say (not a .v6.alt name
- * and no blocked range). `decision` is what the policy says about the peer.
+ * and no blocked range). `decision` is what the policy says about the peer;
+ * `reason` the kind of refusal, for the refusals metric.
  */
 function judgePeer(
     session: S2SSession,
     peer: string | undefined,
     localHost: string | undefined
-): LuaMultiReturn<[string | false | undefined, Decision | undefined]> {
+): LuaMultiReturn<[string | false | undefined, Decision | undefined, RefusalReason | undefined]> {
     const settings = settingsFor(localHost);
     const name = peer === undefined ? undefined : meshName(peer);
     if (name === undefined) {
-        if (!settings.blocks) return $multi(undefined, undefined);
+        if (!settings.blocks) return $multi(undefined, undefined, undefined);
         const address = peerAddress(session);
-        if (address === undefined) return $multi(undefined, undefined);
+        if (address === undefined) return $multi(undefined, undefined, undefined);
         const decision = policies.decide(settings.policy, address);
-        return $multi(decision.blocked ? `its address [${decision.address}] is ${decision.refused}` : false, decision);
+        return $multi(decision.blocked ? `its address [${decision.address}] is ${decision.refused}` : false, decision, "blocked");
     }
-    if (settings.closed !== undefined) return $multi(`the .v6.alt federation of ${tostring(localHost)} is closed (${settings.closed})`, undefined);
+    if (settings.closed !== undefined) return $multi(`the .v6.alt federation of ${tostring(localHost)} is closed (${settings.closed})`, undefined, "closed");
     const [packed, err] = v6alt.decode(name, settings.lax);
-    if (packed === undefined) return $multi(name === peer ? (err as string) : `it is read as ${name}: ${err}`, undefined);
+    if (packed === undefined) return $multi(name === peer ? (err as string) : `it is read as ${name}: ${err}`, undefined, "malformed");
     const decision = policies.decide(settings.policy, packed);
     if (peerAddress(session) !== packed) {
-        return $multi(`that name belongs to ${decision.address}, the connection is from ${tostring(session.ip)}`, decision);
+        return $multi(`that name belongs to ${decision.address}, the connection is from ${tostring(session.ip)}`, decision, "wrong-address");
     }
-    if (decision.refused !== undefined) return $multi(`its address is ${decision.refused}`, decision);
-    return $multi(false, decision);
+    if (decision.refused !== undefined) return $multi(`its address is ${decision.refused}`, decision, decision.refusal_kind as RefusalReason);
+    return $multi(false, decision, undefined);
 }
 
 /**
@@ -498,9 +548,9 @@ function judgePeer(
  * what the policy says about the peer.
  */
 function checkPeer(session: S2SSession, peer: string | undefined, localHost: string | undefined): Decision | false | undefined {
-    const [why, decision] = judgePeer(session, peer, localHost);
+    const [why, decision, reason] = judgePeer(session, peer, localHost);
     if (why === undefined) return undefined;
-    if (why !== false) return refuse(session, peer ?? "(no name)", why);
+    if (why !== false) return refuse(session, peer ?? "(no name)", why, reason as RefusalReason);
     if (peer === undefined || meshName(peer) === undefined) return undefined;
     return decision;
 }
@@ -571,7 +621,7 @@ function onAuthenticated(event: { session: S2SSession; host: string }): false | 
     // A stream without TLS is only for the .v6.alt peers of use_tls = false
     // ranges: no other name may piggyback on it.
     if (session.v6mesh !== undefined && session.v6mesh.plaintext && (decision === undefined || decision.use_tls)) {
-        return refuse(session, event.host, "this stream runs without TLS, which only a .v6.alt peer in a use_tls = false range may use");
+        return refuse(session, event.host, "this stream runs without TLS, which only a .v6.alt peer in a use_tls = false range may use", "plaintext-piggyback");
     }
     return undefined;
 }
@@ -622,6 +672,7 @@ function checkDelivery(localHost: string, event: StanzaEvent): true | undefined 
         if (verdict !== false) session.log("warn", "Not delivering stanzas from %s to %s: %s", remote, localHost, verdict);
     }
     if (verdict === false) return undefined;
+    countRefusal(localHost, "not-delivered");
     const stanza = event.stanza;
     const stanzaType = stanza.attr.type;
     if (stanzaType !== "error" && stanzaType !== "result" && !(stanza.name === "presence" && stanzaType !== undefined)) {
@@ -712,7 +763,7 @@ function coverHostClosed(host: string): void {
     module.hook_object_event<RouteEvent>(
         entry.events,
         "route/remote",
-        (event) => (meshName(event.to_host) !== undefined ? bounce(event, "service-unavailable", `mod_s2s_v6mesh: ${failure}`, "closed") : undefined),
+        (event) => (meshName(event.to_host) !== undefined ? bounce(event, "service-unavailable", `mod_s2s_v6mesh: ${failure}`, "closed", "closed") : undefined),
         100
     );
 }
@@ -782,11 +833,22 @@ function dnsAllowed(ip: string | undefined): boolean {
     return verdict;
 }
 
+/** The dns_queries counter of each response code (the low 4 bits of a reply's fourth byte). */
+const dnsCounters = new LuaTable<number, Metric>();
+const RCODE_NAMES = ["noerror", "formerr", "servfail", "nxdomain", "notimp", "refused"];
+for (let rcode = 0; rcode < RCODE_NAMES.length; rcode++) dnsCounters.set(rcode, metricDns.with_labels(RCODE_NAMES[rcode]));
+const dnsUnanswered = metricDns.with_labels("unanswered");
+
 /** One DNS message (UDP datagram or TCP frame) from `ip`: the reply, or undefined. */
 function answerDns(message: string, ip: string | undefined): string | undefined {
     const [ok, reply] = pcall(dnsAllowed(ip) ? dns.respond : dns.refuse, message, dnsSettings.ttl);
-    if (ok) return reply as string | undefined;
-    module.log("error", "DNS query from [%s] not answered: %s", tostring(ip), tostring(reply));
+    if (ok && reply !== undefined) {
+        const counter = dnsCounters.get(string.byte(reply as string, 4) % 16);
+        if (counter !== undefined) counter.add(1);
+        return reply as string;
+    }
+    dnsUnanswered.add(1);
+    if (!ok) module.log("error", "DNS query from [%s] not answered: %s", tostring(ip), tostring(reply));
     return undefined;
 }
 
@@ -813,11 +875,42 @@ if (failure === undefined && dnsSettings.listen.length > 0) {
 /* ---------------------------------------------------------------------- */
 /* Reload and unload                                                        */
 
+/** What `v6alt status` shows: the machine's addresses and names, where each host sends from. */
+function statusReport(): import("./shell").StatusReport {
+    refreshOwnAddresses();
+    const hostsAt = new LuaTable<string, string[]>();
+    const others: { host: string; address?: string }[] = [];
+    const closedHosts: { host: string; why: string }[] = [];
+    const hostNames: string[] = [];
+    for (const [host] of prosody.hosts) hostNames.push(host);
+    table.sort(hostNames);
+    for (const host of hostNames) {
+        const closed = settingsFor(host).closed;
+        if (closed !== undefined) closedHosts.push({ host, why: closed });
+        const source = sourceOf(host);
+        if (source === undefined) others.push({ host });
+        else if (!onMachine.get(source)) others.push({ host, address: v6alt.format_ip(source) as string });
+        else {
+            const list = hostsAt.get(source) ?? [];
+            list.push(host);
+            hostsAt.set(source, list);
+        }
+    }
+    const addresses: { address: string; name: string; hosts: string[] }[] = [];
+    for (const [packed] of onMachine) {
+        addresses.push({ address: v6alt.format_ip(packed) as string, name: v6alt.encode(packed)[0] as string, hosts: hostsAt.get(packed) ?? [] });
+    }
+    table.sort(addresses, (a, b) => a.address < b.address);
+    const listen: string[] = [];
+    for (const [address, port] of dnsSettings.listen) listen.push(`[${address}]:${port}`);
+    return { closed: routing.closed, addresses, others, closed_hosts: closedHosts, dns_listen: listen, refusals: refusalCounts };
+}
+
 /** While no instance is in charge, .v6.alt names neither route nor connect. */
 function closeRouting(why: string): void {
     routing.closed = why;
     const refuseRoute = (event: RouteEvent) =>
-        meshName(event.to_host) !== undefined ? bounce(event, "service-unavailable", `${routing.closed ?? why}; not sending to ${event.to_host}`, "reloading") : undefined;
+        meshName(event.to_host) !== undefined ? bounce(event, "service-unavailable", `${routing.closed ?? why}; not sending to ${event.to_host}`, "reloading", "closed") : undefined;
     const refuseConnect = (toHost: string) => (meshName(toHost) !== undefined ? compat.exhausted(toHost, routing.closed ?? why) : undefined);
     routing.target = (_fromHost, toHost) => refuseConnect(toHost);
     const unguard = new LuaTable<number, (this: void) => void>();
@@ -834,6 +927,7 @@ const removeShellCommands =
               shell.commands({
                   lax: (host) => settingsFor(host).lax,
                   policy: (host) => (host === undefined || prosody.hosts.get(host) !== undefined ? settingsFor(host).policy : undefined),
+                  status: statusReport,
               })
           )
         : () => undefined;

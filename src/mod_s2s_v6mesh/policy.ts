@@ -37,6 +37,8 @@ export interface Decision {
     refused: string | undefined;
     /** The refusal comes from an allow = false range. */
     blocked: boolean;
+    /** What kind of refusal it is, for counting (undefined when not refused). */
+    refusal_kind: "blocked" | "own-address" | "special-purpose" | undefined;
 }
 
 export interface Policy {
@@ -225,17 +227,25 @@ export function decide(policy: Policy, packed: string): Decision {
         }
     }
     let refused: string | undefined;
+    let kind: Decision["refusal_kind"];
     const own = policy.own.get(packed);
     if (range !== undefined && !range.allow) {
         refused = `blocked by s2s_v6mesh_ranges entry ${range.cidr.text} (allow = false)`;
+        kind = "blocked";
     } else if (own !== undefined) {
         // Only a range naming exactly this address lets us talk to ourselves.
-        if (range === undefined || range.cidr.bits < 128) refused = own;
+        if (range === undefined || range.cidr.bits < 128) {
+            refused = own;
+            kind = "own-address";
+        }
     } else {
         const [block, what] = special_block(packed);
         // A special-purpose block is allowed only by a range that lies inside
         // it (say "fe80::/10" or "::1/128"), never by a wide one like "::/0".
-        if (block !== undefined && (range === undefined || !within(range.cidr, block))) refused = what;
+        if (block !== undefined && (range === undefined || !within(range.cidr, block))) {
+            refused = what;
+            kind = "special-purpose";
+        }
     }
     let trust = policy.trust_all_certs;
     if (range !== undefined && range.trust_all_certs !== undefined) trust = range.trust_all_certs;
@@ -246,6 +256,7 @@ export function decide(policy: Policy, packed: string): Decision {
         trust_all_certs: trust,
         refused,
         blocked: range !== undefined && !range.allow,
+        refusal_kind: kind,
     };
 }
 

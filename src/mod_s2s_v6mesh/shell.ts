@@ -8,11 +8,30 @@ import { decide, describe, Policy } from "./policy";
 
 export type ShellResult = LuaMultiReturn<[boolean, string] | [undefined, string]>;
 
+/** Where a command prints lines before its result line (the shell session). */
+export type ShellPrint = (this: void, line: string) => void;
+
 export interface ShellCommand {
     name: string;
     desc: string;
     args: string[];
-    handler: (this: void, ...args: unknown[]) => ShellResult;
+    handler: (this: void, print: ShellPrint, ...args: unknown[]) => ShellResult;
+}
+
+/** What `v6alt status` shows, as the glue sees the running server. */
+export interface StatusReport {
+    /** Why .v6.alt federation is closed, when it is. */
+    closed?: string;
+    /** Every address of the machine, its name, and the hosts under that name. */
+    addresses: { address: string; name: string; hosts: string[] }[];
+    /** Hosts that send from no address of their own: a DNS name, or an address not on the machine. */
+    others: { host: string; address?: string }[];
+    /** Hosts whose .v6.alt federation a bad option of their own closed, and why. */
+    closed_hosts: { host: string; why: string }[];
+    /** The DNS listener's addresses ("[::1]:5390"); empty when it is off. */
+    dns_listen: string[];
+    /** Refusals since the module loaded, by reason. */
+    refusals: LuaTable<string, number>;
 }
 
 /** What the commands need to know about the running server. */
@@ -21,6 +40,7 @@ export interface ShellContext {
     lax(this: void, host: string | undefined): boolean;
     /** The policy in force for a host (undefined: global), or undefined when it is no host here. */
     policy(this: void, host: string | undefined): Policy | undefined;
+    status(this: void): StatusReport;
 }
 
 function fail(message: string): ShellResult {
@@ -75,20 +95,52 @@ export function range(ctx: ShellContext, target: unknown, host: unknown): ShellR
     return $multi(true, `[${decision.address}] ${describe(decision)}`);
 }
 
+/** `v6alt status`: one line per item, then the count of lines as the result. */
+export function status(report: StatusReport, print: ShellPrint): ShellResult {
+    const lines: string[] = [];
+    lines.push(report.closed === undefined ? ".v6.alt federation: open" : `.v6.alt federation: closed: ${report.closed}`);
+    for (const entry of report.closed_hosts) lines.push(`host ${entry.host}: .v6.alt federation closed: ${entry.why}`);
+    for (const entry of report.addresses) {
+        const served = entry.hosts.length === 0 ? "no host" : `${entry.hosts.length === 1 ? "host" : "hosts"} ${table.concat(entry.hosts, ", ")}, sending from this address`;
+        lines.push(`address [${entry.address}] = ${entry.name}: ${served}`);
+    }
+    for (const other of report.others) {
+        lines.push(
+            other.address === undefined
+                ? `host ${other.host}: not a .v6.alt name; it sends from the address the kernel picks`
+                : `host ${other.host}: its address [${other.address}] is not on this machine; it cannot federate`
+        );
+    }
+    lines.push(report.dns_listen.length === 0 ? "DNS listener: off" : `DNS listener: ${table.concat(report.dns_listen, ", ")}`);
+    const reasons: string[] = [];
+    for (const [reason] of report.refusals) reasons.push(reason);
+    table.sort(reasons);
+    if (reasons.length === 0) lines.push("refused: nothing since the module loaded");
+    for (const reason of reasons) lines.push(`refused (${reason}): ${report.refusals.get(reason)}`);
+    for (const line of lines) print(line);
+    return $multi(true, `${lines.length} lines`);
+}
+
 export function commands(ctx: ShellContext): ShellCommand[] {
     return [
-        { name: "get_domain", desc: "Show the .v6.alt name of an IPv6 address", args: ["ip"], handler: (ip) => get_domain(ip) },
+        { name: "get_domain", desc: "Show the .v6.alt name of an IPv6 address", args: ["ip"], handler: (_print, ip) => get_domain(ip) },
         {
             name: "get_ip",
             desc: "Show the IPv6 address a .v6.alt name stands for",
             args: ["domain"],
-            handler: (name) => get_ip(name, ctx.lax(undefined)),
+            handler: (_print, name) => get_ip(name, ctx.lax(undefined)),
         },
         {
             name: "range",
             desc: "Show which s2s_v6mesh_ranges entry applies to an address or name",
             args: ["ip_or_domain"],
-            handler: (target, host) => range(ctx, target, host),
+            handler: (_print, target, host) => range(ctx, target, host),
+        },
+        {
+            name: "status",
+            desc: "Show this server's .v6.alt names and addresses, whether federation is open, the DNS listener and the refusals",
+            args: [],
+            handler: (print) => status(ctx.status(), print),
         },
     ];
 }

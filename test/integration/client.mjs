@@ -148,6 +148,10 @@ const xmpp = client({
   username: opts.user,
   password: opts.pass,
   resource: opts.resource ?? `${command}-${process.pid}`,
+  // Each step of the login (stream open, SASL, bind) waits this long for the
+  // server (@xmpp/connection's default is 2 s, which a loaded test machine
+  // can exceed: "connect-error" with an empty message).
+  timeout: 15000,
 });
 // Never reconnect: a test wants to see failures.
 xmpp.reconnect.stop();

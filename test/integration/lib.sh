@@ -59,6 +59,9 @@ V6M_PROSODY_BUILT_ROOT=${V6M_PROSODY_BUILT_ROOT:-/opt/v6mesh-prosody}
 V6M_START_TIMEOUT=${V6M_START_TIMEOUT:-30}
 V6M_SHELL_TIMEOUT=${V6M_SHELL_TIMEOUT:-30}
 V6M_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# The system's programs first, in the suites too: a python3 shim (pyenv) in
+# front takes seconds per start and lacks Debian's Python packages (slixmpp).
+PATH=$V6M_PATH:$PATH
 V6M_NODE=${V6M_NODE:-$(command -v node || echo node)}
 
 V6M_TMP=
@@ -275,7 +278,7 @@ dns_canary() {
   local name=canary-$V6M_ID.invalid i
   node_exec "$1" dig +time=1 +tries=1 AAAA "$name" >/dev/null 2>&1
   for ((i = 0; i < 20; i++)); do
-    if tcpdump -n -r "$V6M_TMP/dns.pcap" 2>/dev/null | grep -qF "$name"; then
+    if dns_queries | grep -qF "$name"; then
       v6m_ok "instrument: the DNS trap recorded a canary query from $1 ($name)"
       return 0
     fi
@@ -287,8 +290,13 @@ dns_canary() {
 
 # The DNS packets themselves, one line each (shows the queried names).
 dns_queries() {
-  tcpdump -n -r "$V6M_TMP/dns.pcap" 2>/dev/null
+  tcpdump -n -r "$V6M_TMP/dns.pcap" 2>/dev/null || v6m__sigpipe_ok
 }
+
+# For a reader at the head of a pipeline: its status, except that being cut
+# off by SIGPIPE (exit 141, a `grep -q` that found its line and left) is not a
+# failure — under pipefail it would turn that match into a false "no match".
+v6m__sigpipe_ok() { (($? == 141)); }
 
 # syn_count_start NODE — records, inside NODE and on every interface (lo
 # too), each TCP SYN without ACK to port 5269: every connection attempt that
@@ -918,7 +926,7 @@ print("" if v is None else v)' "$1" "$2"
 }
 
 log_lines() { wc -l <"$(prosody_log "$1")"; } # SRV: lines in its log so far
-log_since() { tail -n +"$(($2 + 1))" "$(prosody_log "$1")"; } # SRV FROM_LINE
+log_since() { tail -n +"$(($2 + 1))" "$(prosody_log "$1")" || v6m__sigpipe_ok; } # SRV FROM_LINE
 
 # no_lua_errors SRV FROM_LINE DESC — no traceback or error line in SRV's log since FROM_LINE.
 no_lua_errors() {
@@ -1003,7 +1011,7 @@ dns_count_match() {
 }
 
 dns_queries_match() {
-  tcpdump -n -r "$V6M_TMP/dns.pcap" "$@" 2>/dev/null
+  tcpdump -n -r "$V6M_TMP/dns.pcap" "$@" 2>/dev/null || v6m__sigpipe_ok
 }
 
 node_use_dns() {
@@ -1102,7 +1110,7 @@ node_dns_start() {
 # (on lo a packet may show up twice: in and out).
 node_dns_queries() {
   sleep 0.3 # let the capture write what is in flight
-  tcpdump -n -r "$V6M_TMP/node/$1/dns.pcap" 2>/dev/null
+  tcpdump -n -r "$V6M_TMP/node/$1/dns.pcap" 2>/dev/null || v6m__sigpipe_ok
 }
 
 node_dns_count() { node_dns_queries "$1" | grep -c .; }

@@ -41,6 +41,19 @@ interface ProsodyModule {
     add_item(this: ProsodyModule, key: string, item: unknown): void;
     shared(this: ProsodyModule, path: string): LuaTable<string, unknown>;
     send(this: ProsodyModule, stanza: Stanza): void;
+    /**
+     * A metric family of core/statsmanager (served by mod_http_openmetrics as
+     * prosody_mod_NAME__METRIC); a do-nothing object when statistics are off.
+     */
+    metric(this: ProsodyModule, type: "counter" | "gauge", name: string, unit: string, description: string, labels: string[]): MetricFamily;
+}
+
+interface MetricFamily {
+    with_labels(this: MetricFamily, ...values: string[]): Metric;
+}
+
+interface Metric {
+    add(this: Metric, amount: number): void;
 }
 
 declare const module: ProsodyModule;
