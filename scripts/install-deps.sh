@@ -49,8 +49,13 @@ missing_packages() { # the apt_packages not installed (so additions reach old ma
   done
 }
 
+yggdrasil_05() { # Yggdrasil 0.5 installed (the test needs its 0.5 config and addresses)
+  command -v yggdrasil >/dev/null && dpkg-query -W -f='${Version}' yggdrasil 2>/dev/null | grep -q '^0\.5\.'
+}
+
 if [[ ! -f $stamp ]] || [[ -n $(missing_packages) ]] ||
-  ! command -v prosodyctl >/dev/null || ! command -v busted >/dev/null; then
+  ! command -v prosodyctl >/dev/null || ! command -v busted >/dev/null ||
+  ! yggdrasil_05; then
   add_backports
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -61,9 +66,14 @@ if [[ ! -f $stamp ]] || [[ -n $(missing_packages) ]] ||
     apt-get install -y -qq -t bookworm-backports prosody lua-unbound >/dev/null
   fi
   systemctl disable --now prosody >/dev/null 2>&1 || service prosody stop >/dev/null 2>&1 || true
-  # The same for ejabberd and unbound: the tests run their own, with their own
-  # config files, inside their namespaces.
-  for service in ejabberd unbound; do
+  # Yggdrasil 0.5 from backports (bookworm itself has 0.4), for
+  # test/integration/yggdrasil.sh: a real overlay between namespaces.
+  if ! yggdrasil_05; then
+    apt-get install -y -qq -t bookworm-backports yggdrasil >/dev/null
+  fi
+  # The same for ejabberd, unbound and yggdrasil: the tests run their own, with
+  # their own config files, inside their namespaces.
+  for service in ejabberd unbound yggdrasil; do
     systemctl disable --now "$service" >/dev/null 2>&1 || service "$service" stop >/dev/null 2>&1 || true
   done
   touch "$stamp"

@@ -781,7 +781,9 @@ v6m__client_cmd() { # NODE ARGS... -> runs node client.mjs inside NODE (as root)
   local ns
   ns=$(v6m__ns "$1")
   shift
-  ip netns exec "$ns" env -i HOME="$V6M_TMP" PATH="$V6M_PATH" "$V6M_NODE" "$V6M_LIB_DIR/client.mjs" "$@"
+  # exec: only ever called in a subshell (client_run's $(...), client_start's &),
+  # so that a background client's pid is node itself and a kill reaches it.
+  exec ip netns exec "$ns" env -i HOME="$V6M_TMP" PATH="$V6M_PATH" "$V6M_NODE" "$V6M_LIB_DIR/client.mjs" "$@"
 }
 
 # client_run NODE SUBCOMMAND ARGS... — foreground. Exit code of the client;
