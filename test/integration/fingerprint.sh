@@ -324,12 +324,6 @@ done
 # ------------------------------------------------------------------ the whole run
 check_dns_zero "whole run"
 dns_canary a
-for n in a b; do
-  if prosody_log_grep "$n" 'stack traceback'; then
-    v6m_not_ok "$n: no Lua traceback in the whole log" "$(grep -m1 -B2 'stack traceback' "$(prosody_log "$n")" | head -n1)"
-  else
-    v6m_ok "$n: no Lua traceback in the whole log"
-  fi
-done
+logs_lack "no Lua traceback in the whole log" 'stack traceback' a b
 note "suite time: ${SECONDS} s"
 v6m_finish

@@ -35,6 +35,7 @@
 #   v6m_use_rock                  sets $rock to a private copy of the rock (exits if none)
 #   v6m_ok / v6m_not_ok / v6m_check / v6m_check_eq    results (see README.md)
 #   v6m_build_rock / v6m_make_ca NAME   benchmarks: a private rock from dist/ ($rock), a CA ($ca)
+#   logs_lack DESC ERE SRV...     per server: no line of its whole log matches ERE
 #   say / note / ere / json_get / log_lines / log_since / no_lua_errors / check_dns_zero
 #                                 small helpers the suites share
 #
@@ -935,6 +936,23 @@ no_lua_errors() {
   local bad
   bad=$(log_since "$1" "$2" | grep -E $'[Tt]raceback|\terror\t' | head -n 3)
   if [[ -z $bad ]]; then v6m_ok "$3"; else v6m_not_ok "$3" "$(tr '\n\t' '  ' <<<"$bad")"; fi
+}
+
+# logs_lack DESC ERE SRV... — one check per server: its log exists and no
+# line of it matches ERE (a missing log fails, it does not pass).
+logs_lack() {
+  local desc=$1 ere=$2 n log
+  shift 2
+  for n in "$@"; do
+    log=$(prosody_log "$n")
+    if [[ ! -s $log ]]; then
+      v6m_not_ok "$n: $desc" "no log at $log"
+    elif grep -Eq -- "$ere" "$log"; then
+      v6m_not_ok "$n: $desc" "$(grep -m2 -E -- "$ere" "$log" | tr '\n\t' '  ' | cut -c1-300)"
+    else
+      v6m_ok "$n: $desc"
+    fi
+  done
 }
 
 # check_dns_zero DESC — the DNS trap has seen no packet since mesh_create.

@@ -258,14 +258,7 @@ else
   v6m_not_ok "3. 0 DNS packets from or to m and m2 on the mesh" \
     "$n: $(dns_queries_match "host $ip_m or host $ip_m2" | head -n 3 | tr '\n' ' ')"
 fi
-for n in m m2; do
-  if prosody_log_grep "$n" 'Resolve [^ ]*v6\.alt'; then
-    v6m_not_ok "3. $n: no DNS lookup of a .v6.alt name in its log" \
-      "$(grep -m 2 -oE 'Resolve [^ ]*v6\.alt[^ ]* IN [A-Z]+' "$(prosody_log "$n")" | tr '\n' ' ')"
-  else
-    v6m_ok "3. $n: no DNS lookup of a .v6.alt name in its log"
-  fi
-done
+logs_lack "no DNS lookup of a .v6.alt name in its log (3)" 'Resolve [^ ]*v6\.alt' m m2
 n=$(dns_count_match "dst host $V6M_HUB_IP")
 v6m_check_eq "3. no DNS packet to the hub address (c, e, p ask r)" 0 "$n"
 queries=$(dns_queries_match "dst host $ip_r and dst port 53")
@@ -282,12 +275,6 @@ for want in "c _xmpp-client._tcp.$dom_m" "c AAAA? $dom_m" "e _xmpp-server._tcp.$
   fi
 done
 
-for n in m m2 p; do
-  if prosody_log_grep "$n" 'stack traceback'; then
-    v6m_not_ok "$n: no Lua traceback in its log" "$(grep -m 1 -B 2 'stack traceback' "$(prosody_log "$n")" | head -n 1)"
-  else
-    v6m_ok "$n: no Lua traceback in its log"
-  fi
-done
+logs_lack "no Lua traceback in its log" 'stack traceback' m m2 p
 v6m_check "e: ejabberdctl stop ends the node cleanly" ejabberd_stop e
 v6m_finish

@@ -412,13 +412,7 @@ else
   v6m_not_ok "0 DNS packets on the bridge since the canaries" \
     "$((n - dns_base)) more: $(dns_queries | tail -n +"$((dns_base + 1))" | grep -oE '(A|AAAA|SRV)\? [^ ]+' | sort -u | head -n 6 | tr '\n' ' ')"
 fi
-for n in y1 y2 s; do
-  if prosody_log_grep "$n" 'stack traceback'; then
-    v6m_not_ok "$n: no Lua traceback in the whole log" "$(grep -m1 -B2 'stack traceback' "$(prosody_log "$n")" | head -n1)"
-  else
-    v6m_ok "$n: no Lua traceback in the whole log"
-  fi
-done
+logs_lack "no Lua traceback in the whole log" 'stack traceback' y1 y2 s
 for n in y1 y2; do
   v6m_check "$n: the yggdrasil daemon still runs" kill -0 "$(cat "$V6M_TMP/node/$n/ygg.pid")"
 done

@@ -235,13 +235,7 @@ piggyback() {
 piggyback "$dom_a"
 piggyback "$loop"
 
-for n in a b; do
-  if prosody_log_grep "$n" 'stack traceback'; then
-    v6m_not_ok "$n: no Lua traceback in the whole log" "$(grep -m1 -B2 'stack traceback' "$(prosody_log "$n")" | head -n1)"
-  else
-    v6m_ok "$n: no Lua traceback in the whole log"
-  fi
-done
+logs_lack "no Lua traceback in the whole log" 'stack traceback' a b
 no_lua_errors c "$c_from" "c: no Lua error or traceback while impersonating"
 n=$(dns_count)
 v6m_check_eq "0 DNS packets on the mesh" 0 "$n"

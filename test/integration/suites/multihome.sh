@@ -134,12 +134,6 @@ v6m_check_eq "no connection attempt for H3" "$syns_before" "$(syn_count b)"
 # ------------------------------------------------------------------ 5
 dns_canary a
 check_dns_zero "the whole run"
-for n in a b d; do
-  if prosody_log_grep "$n" "stack traceback|attempt to (index|call)"; then
-    v6m_not_ok "$n: no Lua error" "$(grep -m2 -E 'stack traceback|attempt to' "$(prosody_log "$n")" | tr '\n' ' ')"
-  else
-    v6m_ok "$n: no Lua error"
-  fi
-done
+logs_lack "no Lua error" "stack traceback|attempt to (index|call)" a b d
 note "took $SECONDS s"
 v6m_finish

@@ -463,14 +463,7 @@ v6m_check_eq "check 4: 0 DNS packets" "$dns_base4" "$dns_now"
 no_resolve a "$lines_a4" "check 4: A's log has no 'Resolve' of a .v6.alt name"
 
 # ------------------------------------------------------------------ end
-for n in a b c; do
-  [[ -f $(prosody_log "$n") ]] || continue
-  if prosody_log_grep "$n" 'stack traceback'; then
-    v6m_not_ok "$n: no Lua traceback in the whole log" "$(grep -m1 -B2 'stack traceback' "$(prosody_log "$n")" | head -n1)"
-  else
-    v6m_ok "$n: no Lua traceback in the whole log"
-  fi
-done
+logs_lack "no Lua traceback in the whole log" 'stack traceback' $(for n in a b c; do [[ -f $(prosody_log "$n") ]] && echo "$n"; done)
 n=$(dns_count)
 v6m_check_eq "0 DNS packets on the mesh in the whole run" 0 "$n"
 note "suite time: ${SECONDS} s"
