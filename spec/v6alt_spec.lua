@@ -166,9 +166,14 @@ describe("mod_s2s_v6mesh.v6alt", function()
   it("has the API", function()
     assert.are.equal(".v6.alt", v6alt.suffix)
     for _, f in ipairs({ "is_v6alt", "encode", "encode_reference", "decode",
-        "parse_ip", "format_ip", "ip_to_name", "name_to_ip" }) do
+        "parse_ip", "format_ip", "ip_to_name", "name_to_ip", "normalize", "mesh_name", "read_failure" }) do
       assert.are.equal("function", type(v6alt[f]), f)
     end
+  end)
+
+  it("read_failure names the spelling only when it differs from the reading", function()
+    assert.are.equal("bad", v6alt.read_failure("a-e.v6.alt", "a-e.v6.alt", "bad"))
+    assert.are.equal("A-E.V6.ALT. is read as a-e.v6.alt: bad", v6alt.read_failure("A-E.V6.ALT.", "a-e.v6.alt", "bad"))
   end)
 
   ------------------------------------------------------- SPEC.md vectors --

@@ -442,7 +442,7 @@ local function checkRoute(event)
         return bounce(
             event,
             "remote-server-not-found",
-            name == toHost and err or (((toHost .. " is read as ") .. name) .. ": ") .. err,
+            v6alt.read_failure(toHost, name, err),
             "malformed " .. code,
             "malformed"
         )
@@ -663,7 +663,7 @@ local function judgePeer(session, peer, localHost)
     end
     local packed, err = v6alt.decode(name, settings.lax)
     if packed == nil then
-        return name == peer and err or (("it is read as " .. name) .. ": ") .. err, nil, "malformed"
+        return v6alt.read_failure(peer, name, err), nil, "malformed"
     end
     local decision = policies.decide(settings.policy, packed)
     if peerAddress(session) ~= packed then

@@ -33,7 +33,7 @@ function ____exports.get_ip(name, lax)
     local read = v6alt.mesh_name(name) or name
     local ip, err = v6alt.name_to_ip(read, lax)
     if ip == nil then
-        return fail(read == name and err or (((tostring(name) .. " is read as ") .. read) .. ": ") .. err)
+        return fail(v6alt.read_failure(name, read, err))
     end
     return true, read == name and "IP address: " .. ip or ((((("IP address: " .. ip) .. " (") .. tostring(name)) .. " is read as ") .. read) .. ")"
 end
@@ -64,8 +64,8 @@ function ____exports.range(ctx, target, host)
             read,
             ctx.lax(hostName)
         )
-        if packed == nil and read ~= text then
-            err = (((text .. " is read as ") .. read) .. ": ") .. tostring(err)
+        if packed == nil then
+            err = v6alt.read_failure(text, read, err)
         end
     end
     if packed == nil then

@@ -150,6 +150,12 @@ end
 local function underV6alt(name)
     return name == "v6.alt" or string.sub(name, -7) == ____exports.suffix
 end
+--- Why a name was refused, as an operator reads it: `err` about `read` (the
+-- name as mesh_name reads it), said of `written` when that is spelled
+-- otherwise ("A-E.V6.ALT. is read as a-e.v6.alt: ...").
+function ____exports.read_failure(written, read, err)
+    return written == read and err or (((written .. " is read as ") .. read) .. ": ") .. err
+end
 --- The .v6.alt name that `name` is to the layers below Prosody, normalized
 -- (see normalize), or undefined when it is none. `toAscii` is the IDNA
 -- conversion those layers apply (Prosody's util.encodings.idna.to_ascii):

@@ -359,7 +359,7 @@ function checkRoute(event: RouteEvent): true | undefined {
     if (settings.closed !== undefined) return bounce(event, "service-unavailable", `mod_s2s_v6mesh: ${settings.closed}`, `closed ${event.from_host}`, "closed");
     const [packed, err, code] = v6alt.decode(name, settings.lax);
     if (packed === undefined) {
-        return bounce(event, "remote-server-not-found", name === toHost ? (err as string) : `${toHost} is read as ${name}: ${err}`, `malformed ${code}`, "malformed");
+        return bounce(event, "remote-server-not-found", v6alt.read_failure(toHost, name, err as string), `malformed ${code}`, "malformed");
     }
     const refused = refusalFor(settings, packed);
     if (refused !== false) {
@@ -533,7 +533,7 @@ function judgePeer(
     }
     if (settings.closed !== undefined) return $multi(`the .v6.alt federation of ${tostring(localHost)} is closed (${settings.closed})`, undefined, "closed");
     const [packed, err] = v6alt.decode(name, settings.lax);
-    if (packed === undefined) return $multi(name === peer ? (err as string) : `it is read as ${name}: ${err}`, undefined, "malformed");
+    if (packed === undefined) return $multi(v6alt.read_failure(peer as string, name, err as string), undefined, "malformed");
     const decision = policies.decide(settings.policy, packed);
     if (peerAddress(session) !== packed) {
         return $multi(`that name belongs to ${decision.address}, the connection is from ${tostring(session.ip)}`, decision, "wrong-address");

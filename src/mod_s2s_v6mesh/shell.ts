@@ -67,7 +67,7 @@ export function get_ip(name: unknown, lax: boolean): ShellResult {
     if (bad !== undefined) return fail(bad);
     const read = v6alt.mesh_name(name as string) ?? (name as string);
     const [ip, err] = v6alt.name_to_ip(read, lax);
-    if (ip === undefined) return fail(read === name ? (err as string) : `${name} is read as ${read}: ${err}`);
+    if (ip === undefined) return fail(v6alt.read_failure(name as string, read, err as string));
     return $multi(true, read === name ? `IP address: ${ip}` : `IP address: ${ip} (${name} is read as ${read})`);
 }
 
@@ -88,7 +88,7 @@ export function range(ctx: ShellContext, target: unknown, host: unknown): ShellR
     else {
         const read = v6alt.mesh_name(text) ?? text;
         [packed, err] = v6alt.decode(read, ctx.lax(hostName));
-        if (packed === undefined && read !== text) err = `${text} is read as ${read}: ${err}`;
+        if (packed === undefined) err = v6alt.read_failure(text, read, err as string);
     }
     if (packed === undefined) return fail(err as string);
     const decision = decide(policy, packed);

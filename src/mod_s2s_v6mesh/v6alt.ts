@@ -146,6 +146,15 @@ function underV6alt(name: string): boolean {
 }
 
 /**
+ * Why a name was refused, as an operator reads it: `err` about `read` (the
+ * name as mesh_name reads it), said of `written` when that is spelled
+ * otherwise ("A-E.V6.ALT. is read as a-e.v6.alt: ...").
+ */
+export function read_failure(written: string, read: string, err: string): string {
+    return written === read ? err : `${written} is read as ${read}: ${err}`;
+}
+
+/**
  * The .v6.alt name that `name` is to the layers below Prosody, normalized
  * (see normalize), or undefined when it is none. `toAscii` is the IDNA
  * conversion those layers apply (Prosody's util.encodings.idna.to_ascii):
