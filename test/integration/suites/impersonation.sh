@@ -3,9 +3,13 @@
 #
 #   sudo bash test/integration/suites/impersonation.sh [VERSION_A [VERSION_B]]   (13, 0.12, 0.12-lua5.1, 0.12-luajit or trunk; default 13 13)
 #
-# A (VERSION_A) and B (VERSION_B) are genuine. C runs VERSION_A with A's
-# config, at its own address ipC, and serves A's name (plus a few other
-# claims as further VirtualHosts). Its users write to B's user:
+# A (VERSION_A) and B (VERSION_B) are genuine. C runs VERSION_A at its own
+# address ipC and serves A's name (plus a few other claims as further
+# VirtualHosts), without the module: an impostor's own software (with the
+# module C would not even send: it binds a host's connections to the address
+# its name encodes, see multihome.sh). C finds B through /etc/hosts; its own
+# DNS lookups (SRV first) are left out of the DNS count. Its users write to
+# B's user:
 #   - as A's name, before and while A itself is connected to B: B refuses the
 #     stream (log line with the claimed name and C's real address), B's user
 #     gets nothing, A's genuine user still gets through, B still reaches A.
@@ -54,8 +58,10 @@ prosody_create a "$va" "$dom_a" "$ip_a"
 prosody_create b "$vb" "$dom_b" "$ip_b"
 tail_c=""
 for h in "$sub_a" "$alias_c" "$bad_c" "$loop"; do tail_c+="VirtualHost \"$h\""$'\n'; done
-prosody_create --tail "$tail_c" c "$va" "$dom_a" "$ip_c"
-for n in a b c; do
+prosody_create --no-module --tail "$tail_c" c "$va" "$dom_a" "$ip_c" \
+  'unbound = { hoststxt = true; options = { ["infra-cache-max-rtt:"] = "300" } }'
+node_hosts_add c "$ip_b" "$dom_b"
+for n in a b; do
   if ! prosody_install_rock "$n" "$rock"; then
     v6m_not_ok "$n: prosodyctl install $(basename "$rock")" "$(tail -n 3 <<<"$V6M_OUT$V6M_ERR" | tr '\n' ' ')"
     exit 1
@@ -68,16 +74,16 @@ prosody_adduser a alice pw-alice >/dev/null || v6m_die "adduser alice"
 prosody_adduser b bob pw-bob >/dev/null || v6m_die "adduser bob"
 
 # C serves all its claims as VirtualHosts of one server. If that server cannot
-# start (a module bug: see the check), each claim gets its own run of C, one
+# start (see the check), each claim gets its own run of C, one
 # VirtualHost at a time, at the same address: the bug stays reported, and the
 # impersonation checks still run.
 cfg_c=$(dirname "$(prosody_log c)")/prosody.cfg.lua
 multi=1
 if V6M_START_TIMEOUT=15 prosody_start c 2>/dev/null && ! prosody_log_grep c $'\terror\t'; then
-  v6m_ok "C: Prosody $va with the module and 5 VirtualHosts starts without errors"
+  v6m_ok "C: Prosody $va with 5 VirtualHosts starts without errors"
 else
   multi=0
-  v6m_not_ok "C: Prosody $va with the module and 5 VirtualHosts starts without errors" \
+  v6m_not_ok "C: Prosody $va with 5 VirtualHosts starts without errors" \
     "$(grep -m1 -E $'\terror\t' "$(prosody_log c)" | cut -f3- | cut -c1-200); carrying on with one VirtualHost per run of C"
   prosody_stop c
 fi
@@ -97,11 +103,6 @@ impostor_as() {
 }
 impostor_as "$dom_a"
 c_from=$(log_lines c)  # C's log from here on (a failed start above has its own check)
-if prosody_log_grep c "stands for \[$ip_a\], which is not an address of this machine"; then
-  v6m_ok "C itself warns that $dom_a is not its address (load-time diagnostic)"
-else
-  v6m_not_ok "C itself warns that $dom_a is not its address (load-time diagnostic)"
-fi
 
 # impostor_sends DESC CLAIMED_HOST [SECONDS]
 #   bob online on B; mallory@CLAIMED_HOST on C writes to him. B must log the
@@ -237,7 +238,8 @@ piggyback "$loop"
 
 logs_lack "no Lua traceback in the whole log" 'stack traceback' a b
 no_lua_errors c "$c_from" "c: no Lua error or traceback while impersonating"
-n=$(dns_count)
-v6m_check_eq "0 DNS packets on the mesh" 0 "$n"
+n=$(dns_queries_match "not host $ip_c" | grep -vcF "canary-$V6M_ID.")
+v6m_check_eq "0 DNS packets from or to A and B" 0 "$n"
+note "C (no module) sent $(dns_queries_match "host $ip_c" | grep -c .) DNS packets looking for B"
 note "suite time: ${SECONDS} s"
 v6m_finish
