@@ -288,36 +288,50 @@ for ((w = 0; w < ${#probe_ids[@]}; w += wave)); do
   done
 done
 note "${#probe_ids[@]} probes in $((SECONDS - t0)) s, $wave at a time"
-# probe_ran ID: it connected, ran every step it planned, exited 0, no traceback.
-probe_ran() {
-  local f=$V6M_TMP/probe-$1.out plan got
-  plan=$(sed -n 's/^plan: \([0-9]*\) results$/\1/p' "$f")
-  got=$(grep -cE '^(features|dialback|verify): ' "$f")
-  [[ $(cat "$V6M_TMP/probe-$1.rc") == 0 ]] && grep -q '^connected: ' "$f" && [[ -n $plan ]] && ((got >= plan)) &&
-    ! grep -q 'Traceback' "$f"
-}
+# One pass over every probe's files (a few processes, not thousands): per
+# probe ID, whether it ran (connected, reported every step it planned, exited
+# 0, no traceback), whether its stream was closed with not-authorized after
+# the dialback element, how a db:verify was answered, and what to show.
+awk -v OFS='\t' '
+  { id = FILENAME; sub(/.*\/probe-/, "", id); kind = id; sub(/\.[a-z]+$/, "", id); sub(/.*\./, "", kind); seen[id] = 1 }
+  kind == "rc" { rc[id] = $0; next }
+  /^connected: / { conn[id] = 1 }
+  /^plan: [0-9]+ results$/ { plan[id] = $2 }
+  /^(features|dialback|verify): / { got[id]++ }
+  /Traceback/ { tb[id] = 1 }
+  /^dialback: closed: .*not-authorized/ { na[id] = 1 }
+  /^dialback: / && !(id in dshow) { dshow[id] = substr($0, 1, 160) }
+  /^verify: / && !(id in how) && match($0, /type=.(valid|invalid).|not-authorized|<\/stream:stream>|no match/) { how[id] = substr($0, RSTART, RLENGTH) }
+  !/^(connected|plan):/ { last[id] = prev[id] " " $0; prev[id] = $0 }
+  END {
+    for (id in seen) {
+      ran = (rc[id] == "0" && conn[id] && plan[id] != "" && got[id] >= plan[id] && !tb[id])
+      show = ran ? dshow[id] : "probe exit " rc[id] ":" substr(last[id], 1, 200)
+      print id, ran, na[id] + 0, how[id], show
+    }
+  }' "$V6M_TMP"/probe-*.rc "$V6M_TMP"/probe-*.out >"$V6M_TMP/probes.summary"
+declare -A p_ran=() p_na=() p_how=() p_show=()
+while IFS=$'\t' read -r id ran na how show; do
+  p_ran[$id]=$ran p_na[$id]=$na p_how[$id]=$how p_show[$id]=$show
+done <"$V6M_TMP/probes.summary"
 for entry in "${dests[@]}"; do
   IFS='|' read -r key name expect reason what <<<"$entry"
   ran=0 closed=0 vran=0 bad=() vbad=() vhow=()
   while IFS=$'\t' read -r k i s loc; do
     [[ $k == "$key" ]] || continue
     id=r-$key-$i
-    if probe_ran "$id"; then
+    if [[ ${p_ran[$id]:-0} == 1 ]]; then
       ran=$((ran + 1))
-      if grep -Eq '^dialback: closed: .*not-authorized' "$V6M_TMP/probe-$id.out"; then
-        closed=$((closed + 1))
-      else
-        bad+=("$s: $(grep -E '^dialback: ' "$V6M_TMP/probe-$id.out" | cut -c1-160)")
-      fi
+      if [[ ${p_na[$id]} == 1 ]]; then closed=$((closed + 1)); else bad+=("$s: ${p_show[$id]}"); fi
     else
-      bad+=("$s: probe exit $(cat "$V6M_TMP/probe-$id.rc"): $(grep -vE '^(connected|plan):' "$V6M_TMP/probe-$id.out" | tail -n 2 | tr '\n' ' ' | cut -c1-200)")
+      bad+=("$s: ${p_show[$id]:-no output}")
     fi
     id=v-$key-$i
-    if probe_ran "$id"; then
+    if [[ ${p_ran[$id]:-0} == 1 ]]; then
       vran=$((vran + 1))
-      vhow+=("$(grep -E '^verify: ' "$V6M_TMP/probe-$id.out" | grep -oE "type=.(valid|invalid).|not-authorized|</stream:stream>|no match" | head -n 1)")
+      vhow+=("${p_how[$id]}")
     else
-      vbad+=("$s: probe exit $(cat "$V6M_TMP/probe-$id.rc"): $(grep -vE '^(connected|plan):' "$V6M_TMP/probe-$id.out" | tail -n 2 | tr '\n' ' ' | cut -c1-200)")
+      vbad+=("$s: ${p_show[$id]:-no output}")
     fi
   done <"$spell"
   if ((closed == 48)); then
