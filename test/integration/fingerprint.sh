@@ -37,17 +37,7 @@ vb=${2:-13}
 v6m_setup "integration-fingerprint-$va-$vb"
 SECONDS=0
 
-third_party=${V6M_THIRD_PARTY:-$V6M_REPO/../shared/third-party}
-fp_src=$third_party/mod_s2s_auth_fingerprint/mod_s2s_auth_fingerprint.lua
-if [[ ! -r $fp_src ]]; then
-  v6m_not_ok "mod_s2s_auth_fingerprint found" "no $fp_src (set V6M_THIRD_PARTY)"
-  exit 1
-fi
-# A copy user prosody can read; plugin_paths names its parent.
-plugins=$V6M_TMP/third-party
-mkdir -p "$plugins/mod_s2s_auth_fingerprint"
-cp "$fp_src" "$plugins/mod_s2s_auth_fingerprint/"
-chmod -R a+rX "$plugins"
+v6m_third_party_plugins mod_s2s_auth_fingerprint
 
 ip_a=${V6M_PREFIX}::f:a
 ip_b=${V6M_PREFIX}::f:b
@@ -55,21 +45,8 @@ dom_a=$(v6alt_name "$ip_a") && dom_b=$(v6alt_name "$ip_b") ||
   { v6m_not_ok "names from dist/ (v6alt_name)" "run npm run build"; exit 1; }
 v6m_use_rock
 note "A: Prosody $va at [$ip_a] = $dom_a;  B: Prosody $vb at [$ip_b] = $dom_b"
-note "mod_s2s_auth_fingerprint from $fp_src"
 
 # ------------------------------------------------------------------ helpers
-
-# What Prosody's own certificate check says about a self-signed certificate
-# (as in suites/ranges.sh).
-cert_reason() { # VERSION
-  case $(prosody_family "$1") in
-    13) echo "self-signed" ;;
-    *) echo "not trusted" ;;
-  esac
-}
-
-# fingerprint CERTFILE — "AB:CD:..." (SHA1, as operators copy it from openssl).
-fingerprint() { openssl x509 -noout -fingerprint -sha1 -in "$1" | sed 's/^[^=]*=//'; }
 
 # pins_set SRV LUA_TABLE — the s2s_trusted_fingerprints line of SRV's config
 # (a global option: the module is global).
@@ -198,11 +175,7 @@ refused_both_ways() {
     want="Server-to-server connection failed: Remote server's certificate is $(cert_reason "$(prosody_version "$srv")")"
     rc=$(cat "${sout[$srv]}.rc")
     line=$(grep -m1 '"error-reply"' "${sout[$srv]}")
-    # (bash regexes, not json_get: a python3 start costs ~1 s on a busy machine)
-    cond="" text="" ms=""
-    [[ $line =~ \"condition\":\"([^\"]*)\" ]] && cond=${BASH_REMATCH[1]}
-    [[ $line =~ \"text\":\"([^\"]*)\" ]] && text=${BASH_REMATCH[1]}
-    [[ $line =~ \"elapsed_ms\":([0-9]+) ]] && ms=${BASH_REMATCH[1]}
+    cond=$(json_get "$line" condition) text=$(json_get "$line" text) ms=$(json_get "$line" elapsed_ms)
     if ((rc == 0)) && [[ $cond == remote-server-timeout && $text == "$want" ]]; then
       v6m_ok "$desc: sender got remote-server-timeout '$text' after $ms ms"
     else
@@ -228,11 +201,11 @@ for n in a b; do
   ip=$ip_a dom=$dom_a ver=$va
   [[ $n == b ]] && ip=$ip_b dom=$dom_b ver=$vb
   prosody_create --modules "s2s_auth_fingerprint" "$n" "$ver" "$dom" "$ip" "s2s_v6mesh_trust_all_certs = false
-plugin_paths = { \"$plugins\" }
+plugin_paths = { \"$V6M_PLUGINS\" }
 s2s_trusted_fingerprints = { }"
 done
-fp_a=$(fingerprint "$(v6m__srv a)/certs/$dom_a.crt")
-fp_b=$(fingerprint "$(v6m__srv b)/certs/$dom_b.crt")
+fp_a=$(cert_fingerprint "$(v6m__srv a)/certs/$dom_a.crt")
+fp_b=$(cert_fingerprint "$(v6m__srv b)/certs/$dom_b.crt")
 # Other certificates for the same names (a new key each): pins that must not match.
 for n in a b; do
   dom=$dom_a
@@ -241,8 +214,8 @@ for n in a b; do
     -subj "/CN=$dom" -addext "subjectAltName=DNS:$dom,DNS:*.$dom" \
     -keyout "$V6M_TMP/other-$n.key" -out "$V6M_TMP/other-$n.crt" >/dev/null 2>&1 || v6m_die "openssl (other cert)"
 done
-other_a=$(fingerprint "$V6M_TMP/other-a.crt")
-other_b=$(fingerprint "$V6M_TMP/other-b.crt")
+other_a=$(cert_fingerprint "$V6M_TMP/other-a.crt")
+other_b=$(cert_fingerprint "$V6M_TMP/other-b.crt")
 note "certificates: A $fp_a, B $fp_b; other certificates: A $other_a, B $other_b"
 if [[ $fp_a =~ ^([0-9A-F]{2}:){19}[0-9A-F]{2}$ && $fp_b =~ ^([0-9A-F]{2}:){19}[0-9A-F]{2}$ &&
   $fp_a != "$other_a" && $fp_b != "$other_b" && $fp_a != "$fp_b" ]]; then

@@ -29,6 +29,7 @@
 #   client_wait_for OUTFILE ERE [SECONDS]   wait for a line in a background client's output
 #   client_wait PID [SECONDS]     exit code of a background client
 #   chat_check FROM_SRV FUSER FPASS TO_SRV TUSER TPASS BODY [TIMEOUT]   one result line
+#   client_printed OUTFILE ERE / client_expect DESC OUTFILE ERE   a background client's output: test / one check
 #   send_probe SRV USER PASS TO_JID [TIMEOUT]   a chat expecting an error: P_RC, P_COND, P_TEXT, P_MS
 #   v6alt_name IPV6               the name, computed by the shipped Lua in dist/
 #   v6m_find_rock / v6m_find_rocks_server   build/rocks (or $V6M_ROCK / $V6M_ROCKS_SERVER)
@@ -36,6 +37,8 @@
 #   v6m_ok / v6m_not_ok / v6m_check / v6m_check_eq    results (see README.md)
 #   v6m_build_rock / v6m_make_ca NAME   benchmarks: a private rock from dist/ ($rock), a CA ($ca)
 #   logs_lack DESC ERE SRV...     per server: no line of its whole log matches ERE
+#   cert_fingerprint CERT / cert_reason VERSION   a certificate's SHA1 pin / Prosody's word for a self-signed one
+#   v6m_third_party_plugins MODULE...   ../shared/third-party modules, copied for plugin_paths ($V6M_PLUGINS)
 #   say / note / ere / json_get / log_lines / log_since / no_lua_errors / check_dns_zero
 #                                 small helpers the suites share
 #
@@ -588,6 +591,39 @@ prosody_add_host() {
   chmod 600 "$dir/certs/$domain.key"
 }
 
+# cert_fingerprint CERTFILE — "AB:CD:..." (SHA1, as operators copy it from openssl).
+cert_fingerprint() { openssl x509 -noout -fingerprint -sha1 -in "$1" | sed 's/^[^=]*=//'; }
+
+# cert_reason VERSION — what Prosody's own certificate check says about a
+# self-signed certificate.
+cert_reason() {
+  case $(prosody_family "$1") in
+    13) echo "self-signed" ;;
+    *) echo "not trusted" ;;
+  esac
+}
+
+# v6m_third_party_plugins MODULE... — copies each third-party module (Debian
+# does not package them; ../shared/third-party beside the repo, or
+# $V6M_THIRD_PARTY) into this run's temp dir, where user prosody can read it
+# wherever the checkout lives; sets V6M_PLUGINS, the dir for plugin_paths.
+# A missing module is a failed check and ends the suite.
+v6m_third_party_plugins() {
+  local from=${V6M_THIRD_PARTY:-$V6M_REPO/../shared/third-party} mod src
+  V6M_PLUGINS=$V6M_TMP/third-party
+  for mod in "$@"; do
+    src=$from/$mod/$mod.lua
+    if [[ ! -r $src ]]; then
+      v6m_not_ok "third-party module $mod found" "no $src (set V6M_THIRD_PARTY)"
+      exit 1
+    fi
+    mkdir -p "$V6M_PLUGINS/$mod"
+    cp "$src" "$V6M_PLUGINS/$mod/" || v6m_die "cannot copy $src"
+    note "$mod from $src"
+  done
+  chmod -R a+rX "$V6M_PLUGINS"
+}
+
 # v6m__self_signed DIR DOMAIN — DIR/DOMAIN.crt and .key, self-signed for DOMAIN and *.DOMAIN.
 v6m__self_signed() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
@@ -843,6 +879,20 @@ send_probe() {
   P_TEXT=$(json_get "$line" text)
   P_MS=$(json_get "$line" elapsed_ms)
   [[ -n $P_MS ]] || P_MS=-1
+}
+
+# client_printed OUTFILE ERE — a background client printed a matching line.
+client_printed() { grep -Eq -- "$2" "$1" 2>/dev/null; }
+
+# client_expect DESC OUTFILE ERE — one check on a client's output; a failure
+# shows the client's presences, errors and stderr.
+client_expect() {
+  if client_printed "$2" "$3"; then
+    v6m_ok "$1"
+  else
+    v6m_not_ok "$1" "$(grep -E '"event":"(muc-presence|error-reply|connect-error|client-error|room-config-error)"' "$2" 2>/dev/null |
+      head -n 3 | tr '\n' ' ')$(head -c 200 "$2.err" 2>/dev/null | tr '\n' ' ')"
+  fi
 }
 
 # chat_check FROM_SRV FROM_USER FROM_PASS TO_SRV TO_USER TO_PASS BODY [TIMEOUT]

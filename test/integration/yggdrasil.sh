@@ -50,22 +50,10 @@ SECONDS=0
 
 # ------------------------------------------------------------------ helpers
 
-# has OUTFILE ERE / expect_line DESC OUTFILE ERE (as in whole-server.sh)
-has() { grep -Eq -- "$2" "$1" 2>/dev/null; }
-expect_line() {
-  if has "$2" "$3"; then
-    v6m_ok "$1"
-  else
-    v6m_not_ok "$1" "$(grep -E '"event":"(muc-presence|error-reply|connect-error|client-error)"' "$2" 2>/dev/null |
-      head -n 3 | tr '\n' ' ')$(head -c 200 "$2.err" 2>/dev/null | tr '\n' ' ')"
-  fi
-}
-
 # ygg_conf NODE LISTEN PEER: a config with a fresh key (the PrivateKey of
 # `yggdrasil -genconf -json`) in the node's dir: no multicast, tun "ygg0", the
 # admin socket in the node's dir, LISTEN / PEER ("" for none); the rest are
-# yggdrasil's defaults. (No python: on a busy machine each python3 start can
-# cost seconds.)
+# yggdrasil's defaults.
 ygg_conf() {
   local dir=$V6M_TMP/node/$1 key listen="" peer=""
   key=$(yggdrasil -genconf -json 2>"$dir/ygg.gen.err" | sed -nE 's/^ *"PrivateKey": *"([0-9a-f]+)",?$/\1/p')
@@ -136,14 +124,8 @@ pcap_count() { pcap_lines "$@" | grep -c .; }
 # syns NAME SRC DST: SYNs (no ACK) from SRC to DST port 5269.
 syns() { pcap_lines "$1" "tcp dst port 5269 and src host $2 and dst host $3" | grep -cF 'Flags [S],'; }
 
-# jget JSON_LINE KEY: a string (without escapes) or number value in a line of
-# the client's (json_get, but without a python3 start per value).
-jget() { sed -nE "s/.*\"$2\":(\"([^\"\\\\]*)\"|(-?[0-9]+)).*/\2\3/p" <<<"$1" | head -n 1; }
-
-# log_has SRV FROM_LINE GREP_OPTION PATTERN: a matching line in SRV's log
-# since FROM_LINE. (grep reads it all: with pipefail, `log_since | grep -q`
-# fails now and then, when grep -q quits early and tail gets SIGPIPE.)
-log_has() { local n; n=$(log_since "$1" "$2" | grep -c "${@:3}"); ((n > 0)); }
+# log_has SRV FROM_LINE GREP_OPTION PATTERN: a matching line in SRV's log since FROM_LINE.
+log_has() { log_since "$1" "$2" | grep -q "${@:3}"; }
 
 # refused_both_ways: bob@Y2 <-> carol@S with both receivers online; each
 # chat must not arrive, each sender must get an error reply.
@@ -171,8 +153,8 @@ refused_both_ways() {
   for entry in "S -> Y2|$out_sc|$out_b|unpinned S to Y2" "Y2 -> S|$out_sb|$out_c|Y2 to unpinned S"; do
     IFS='|' read -r desc sout rout body <<<"$entry"
     line=$(grep -E '"event":"(error-reply|timeout|unexpected-reply)"' "$sout" | tail -n 1)
-    if ! grep -qF "$body" "$rout" && [[ $(jget "$line" event) == error-reply ]]; then
-      v6m_ok "control without the pin: $desc not delivered, sender told $(jget "$line" condition) in $(jget "$line" elapsed_ms) ms ($(jget "$line" text | cut -c1-120))"
+    if ! grep -qF "$body" "$rout" && [[ $(json_get "$line" event) == error-reply ]]; then
+      v6m_ok "control without the pin: $desc not delivered, sender told $(json_get "$line" condition) in $(json_get "$line" elapsed_ms) ms ($(json_get "$line" text | cut -c1-120))"
     else
       v6m_not_ok "control without the pin: $desc not delivered, with an error reply" \
         "receiver: $(grep -cF "$body" "$rout") received; sender: ${line:-nothing}"
@@ -183,12 +165,7 @@ refused_both_ways() {
 # ------------------------------------------------------------------ setup
 
 command -v yggdrasil >/dev/null || { v6m_not_ok "yggdrasil installed" "run scripts/install-deps.sh"; exit 1; }
-third_party=${V6M_THIRD_PARTY:-$V6M_REPO/../shared/third-party}
-fp_src=$third_party/mod_s2s_auth_fingerprint/mod_s2s_auth_fingerprint.lua
-[[ -r $fp_src ]] || { v6m_not_ok "third-party module $fp_src" "missing (set V6M_THIRD_PARTY)"; exit 1; }
-mkdir -p "$V6M_TMP/plugins/mod_s2s_auth_fingerprint"
-cp "$fp_src" "$V6M_TMP/plugins/mod_s2s_auth_fingerprint/" || v6m_die "cannot copy $fp_src"
-chmod -R a+rX "$V6M_TMP/plugins"
+v6m_third_party_plugins mod_s2s_auth_fingerprint
 v6m_use_rock
 ygg_version=$(yggdrasil -version | awk '/^Build version/ {print $3}')
 
@@ -279,11 +256,11 @@ dns_base=$(dns_count)
 recommended="s2s_v6mesh_trust_all_certs = false
 s2s_v6mesh_ranges = { [\"200::/8\"] = { trust_all_certs = true } }"
 prosody_create --node s s "$va" "$dom_s" "$ip_s" "$recommended"
-fp_s=$(openssl x509 -noout -fingerprint -sha1 -in "$V6M_TMP/srv/s/certs/$dom_s.crt" | cut -d= -f2)
+fp_s=$(cert_fingerprint "$V6M_TMP/srv/s/certs/$dom_s.crt")
 [[ -n $fp_s ]] || v6m_die "no fingerprint of S's certificate"
 prosody_create --node y1 --tail "Component \"$svc\" \"muc\"" y1 "$va" "$dom_y1" "$ygg1" "$recommended"
 prosody_create --node y2 --modules "s2s_auth_fingerprint" y2 "$vb" "$dom_y2" "$ygg2" "$recommended
-plugin_paths = { \"$V6M_TMP/plugins\" }
+plugin_paths = { \"$V6M_PLUGINS\" }
 s2s_trusted_fingerprints = { }"
 prosody_install_start s y1 y2
 prosody_adduser y1 alice pw-alice >/dev/null || v6m_die "adduser alice"
@@ -363,8 +340,8 @@ if client_wait_for "$out_l" '"event":"joined"' 15; then
   client_start y2 "$out_r" muc "${bargs[@]}" --room "$room/bob" --stay 20
   pid_r=$V6M_CLIENT_PID
   client_wait_for "$out_r" "\"event\":\"groupchat\",\"from\":\"$room/alice\"" 15
-  expect_line "bob@$dom_y2 joins $room (self-presence)" "$out_r" '"event":"joined"'
-  expect_line "bob@$dom_y2 gets alice's groupchat message from $room" "$out_r" \
+  client_expect "bob@$dom_y2 joins $room (self-presence)" "$out_r" '"event":"joined"'
+  client_expect "bob@$dom_y2 gets alice's groupchat message from $room" "$out_r" \
     "\"event\":\"groupchat\",\"from\":\"$room/alice\",\"body\":\"hello from alice over yggdrasil"
   v6m__kill_pid "$pid_r"
 else

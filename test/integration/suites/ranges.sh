@@ -46,14 +46,6 @@ range_txt=$(py_net "$range_cfg") || v6m_die "bad V6M_PREFIX $V6M_PREFIX"
 
 mesh_create
 
-# What Prosody's own certificate check says about a self-signed certificate.
-cert_reason() { # VERSION
-  case $(prosody_family "$1") in
-    13) echo "self-signed" ;;
-    *) echo "not trusted" ;;
-  esac
-}
-
 # pair_up TAG CONFIG: servers a$TAG (VERSION_A) and b$TAG (VERSION_B) at
 # PREFIX::TAG:a and PREFIX::TAG:b, the rock installed with their own
 # prosodyctl, started, module loaded, users alice (a) and bob (b).

@@ -54,17 +54,6 @@ muc_start() {
   mapfile -t args < <(client_args "$srv" "$user" "$pass")
   client_start "$(v6m__srv_get "$srv" node)" "$out" muc "${args[@]}" --room "$room" "$@"
 }
-# has OUTFILE ERE: the client printed a matching line.
-has() { grep -Eq -- "$2" "$1" 2>/dev/null; }
-# expect_line DESC OUTFILE ERE: one check on a client's output.
-expect_line() {
-  if has "$2" "$3"; then
-    v6m_ok "$1"
-  else
-    v6m_not_ok "$1" "$(grep -E '"event":"(muc-presence|error-reply|connect-error|client-error|room-config-error)"' "$2" 2>/dev/null |
-      head -n 3 | tr '\n' ' ')$(head -c 200 "$2.err" 2>/dev/null | tr '\n' ' ')"
-  fi
-}
 # The raw client's address-to-name mapping for SYN lines: which SYNs A opened.
 # A SYN whose source is an address of another node is an incoming connection.
 # The raw probes that run inside A's namespace are left out by source port.
@@ -173,12 +162,12 @@ muc_both() {
   client_wait_for "$out_l" "\"event\":\"groupchat\",\"from\":\"$room/$ru\"" 3
   local who
   who="$ru@$(prosody_domain "$rsrv")"
-  expect_line "$who joins $room (self-presence with status 110)" "$out_r" '"event":"joined"'
-  expect_line "$who receives $lu's presence from $room" "$out_r" "\"event\":\"muc-presence\",\"from\":\"$room/$lu\",\"type\":\"available\""
-  expect_line "$who receives $lu's groupchat message" "$out_r" "\"event\":\"groupchat\",\"from\":\"$room/$lu\",\"body\":\"hello from $lu"
-  expect_line "$who receives its own groupchat message back from the room" "$out_r" "\"event\":\"groupchat\",\"from\":\"$room/$ru\",\"body\":\"hello from $ru"
-  expect_line "$lu (local) receives $who's join presence" "$out_l" "\"event\":\"muc-presence\",\"from\":\"$room/$ru\",\"type\":\"available\""
-  expect_line "$lu (local) receives $who's groupchat message" "$out_l" "\"event\":\"groupchat\",\"from\":\"$room/$ru\",\"body\":\"hello from $ru"
+  client_expect "$who joins $room (self-presence with status 110)" "$out_r" '"event":"joined"'
+  client_expect "$who receives $lu's presence from $room" "$out_r" "\"event\":\"muc-presence\",\"from\":\"$room/$lu\",\"type\":\"available\""
+  client_expect "$who receives $lu's groupchat message" "$out_r" "\"event\":\"groupchat\",\"from\":\"$room/$lu\",\"body\":\"hello from $lu"
+  client_expect "$who receives its own groupchat message back from the room" "$out_r" "\"event\":\"groupchat\",\"from\":\"$room/$ru\",\"body\":\"hello from $ru"
+  client_expect "$lu (local) receives $who's join presence" "$out_l" "\"event\":\"muc-presence\",\"from\":\"$room/$ru\",\"type\":\"available\""
+  client_expect "$lu (local) receives $who's groupchat message" "$out_l" "\"event\":\"groupchat\",\"from\":\"$room/$ru\",\"body\":\"hello from $ru"
   v6m__kill_pid "$pid_r"
   v6m__kill_pid "$pid_l"
 }
@@ -365,7 +354,7 @@ else
   v6m_not_ok "P ($dom_p, self-signed) authenticates to $svc_a with SASL EXTERNAL" "$(grep -E '^(starttls|sasl|closed|features-tls):' <<<"$res" | cut -c1-200 | tr '\n' ' ')"
 fi
 client_wait_for "$out_m" "\"from\":\"trust@$svc_a/peer\"" 5
-expect_line "control: P's join of trust@$svc_a on that stream is accepted (alice sees its presence)" "$out_m" \
+client_expect "control: P's join of trust@$svc_a on that stream is accepted (alice sees its presence)" "$out_m" \
   "\"event\":\"muc-presence\",\"from\":\"trust@$svc_a/peer\",\"type\":\"available\""
 rc=0
 client_wait "$pid_r" 15 || rc=$?
@@ -443,7 +432,7 @@ else
   v6m_not_ok "bob@$dom_b to alice@$dom_a is not delivered" "alice received it"
 fi
 client_wait "$pid_m" 15 >/dev/null
-if has "$out_m" '"event":"joined"' || has "$out_host" "\"from\":\"blocked@$svc_a/bob\",\"type\":\"available\""; then
+if client_printed "$out_m" '"event":"joined"' || client_printed "$out_host" "\"from\":\"blocked@$svc_a/bob\",\"type\":\"available\""; then
   v6m_not_ok "bob@$dom_b cannot join blocked@$svc_a" "$(grep -E 'joined|muc-presence' "$out_m" | head -n 2 | tr '\n' ' ')"
 else
   v6m_ok "bob@$dom_b cannot join blocked@$svc_a ($(grep -oE '"type":"error"[^}]*' "$out_m" | head -n 1 || echo "no answer"))"
